@@ -1,0 +1,21 @@
+// Subcommands of the `berth` binary. Each lives in its own file and adds
+// itself to the CLI11 app; its callback stores the process exit code.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "core/status.h"
+
+namespace berth::cli {
+
+void AddRunCommand(CLI::App& app, int* exit_code);
+void AddInspectCommand(CLI::App& app, int* exit_code);
+void AddConformanceCommand(CLI::App& app, int* exit_code);
+
+// Prints "berth: <message>" on one line to stderr and returns exit code 1
+// (2 for usage errors).
+int ReportError(const core::Status& status);
+
+}  // namespace berth::cli

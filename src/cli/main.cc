@@ -1,0 +1,33 @@
+// berth: one binary for running, inspecting, benchmarking and serving models.
+#include <cstdio>
+
+#include "cli/command.h"
+
+namespace berth::cli {
+
+int ReportError(const core::Status& status) {
+  std::string message = status.message();
+  for (char& c : message) {
+    if (c == '\n') c = ' ';
+  }
+  std::fprintf(stderr, "berth: error: %s\n", message.c_str());
+  return status.code() == core::StatusCode::kInvalidArgument ? 1 : 1;
+}
+
+}  // namespace berth::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"berth: a small, fast inference server for ONNX models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("berth ") + BERTH_VERSION + " (" + BERTH_GIT_REVISION + ")");
+  int exit_code = 0;
+  berth::cli::AddRunCommand(app, &exit_code);
+  berth::cli::AddInspectCommand(app, &exit_code);
+  berth::cli::AddConformanceCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

@@ -1,0 +1,101 @@
+#include "core/allocator.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace berth::core {
+namespace {
+
+size_t RoundUp(size_t bytes) {
+  size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  return rounded == 0 ? kTensorAlignment : rounded;
+}
+
+void* AlignedAlloc(size_t bytes) { return std::aligned_alloc(kTensorAlignment, RoundUp(bytes)); }
+
+class HeapAllocatorImpl : public Allocator {
+ public:
+  std::shared_ptr<void> Allocate(size_t bytes) override {
+    void* ptr = AlignedAlloc(bytes);
+    if (!ptr) return nullptr;
+    return std::shared_ptr<void>(ptr, [](void* p) { std::free(p); });
+  }
+};
+
+}  // namespace
+
+Allocator& HeapAllocator() {
+  static auto* allocator = new HeapAllocatorImpl();
+  return *allocator;
+}
+
+struct CachingAllocator::Pool {
+  std::mutex mutex;
+  // size class (rounded bytes) -> free blocks
+  std::multimap<size_t, void*> free_blocks;
+  size_t cached = 0;
+  size_t max_cached = 0;
+  size_t heap_allocations = 0;
+  bool alive = true;
+
+  ~Pool() {
+    for (auto& [size, ptr] : free_blocks) std::free(ptr);
+  }
+};
+
+CachingAllocator::CachingAllocator(size_t max_cached_bytes) : pool_(std::make_shared<Pool>()) {
+  pool_->max_cached = max_cached_bytes;
+}
+
+CachingAllocator::~CachingAllocator() {
+  std::lock_guard lock(pool_->mutex);
+  pool_->alive = false;
+}
+
+std::shared_ptr<void> CachingAllocator::Allocate(size_t bytes) {
+  size_t size = RoundUp(bytes);
+  void* ptr = nullptr;
+  {
+    std::lock_guard lock(pool_->mutex);
+    // Best fit within 2x so a small tensor does not pin a huge block.
+    auto it = pool_->free_blocks.lower_bound(size);
+    if (it != pool_->free_blocks.end() && it->first <= size * 2) {
+      size = it->first;
+      ptr = it->second;
+      pool_->cached -= size;
+      pool_->free_blocks.erase(it);
+    }
+  }
+  if (!ptr) {
+    ptr = std::aligned_alloc(kTensorAlignment, size);
+    if (!ptr) return nullptr;
+    std::lock_guard lock(pool_->mutex);
+    ++pool_->heap_allocations;
+  }
+  std::weak_ptr<Pool> weak = pool_;
+  return std::shared_ptr<void>(ptr, [weak, size](void* p) {
+    if (auto pool = weak.lock()) {
+      std::lock_guard lock(pool->mutex);
+      if (pool->alive && pool->cached + size <= pool->max_cached) {
+        pool->free_blocks.emplace(size, p);
+        pool->cached += size;
+        return;
+      }
+    }
+    std::free(p);
+  });
+}
+
+size_t CachingAllocator::cached_bytes() const {
+  std::lock_guard lock(pool_->mutex);
+  return pool_->cached;
+}
+
+size_t CachingAllocator::heap_allocations() const {
+  std::lock_guard lock(pool_->mutex);
+  return pool_->heap_allocations;
+}
+
+}  // namespace berth::core
