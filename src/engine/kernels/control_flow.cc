@@ -1,0 +1,8 @@
+// (placeholder: this op family has no kernels yet)
+#include "engine/kernels/op_registry.h"
+
+namespace berth::engine {
+
+void RegisterControlFlowKernels(OpRegistry& registry) { (void)registry; }
+
+}  // namespace berth::engine
