@@ -1,0 +1,93 @@
+#include "engine/kernels/dnnl_util.h"
+
+namespace berth::engine::dnnl_util {
+
+dnnl::engine& CpuEngine() {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+dnnl::stream& ThreadStream() {
+  thread_local dnnl::stream stream(CpuEngine());
+  return stream;
+}
+
+std::optional<dnnl::memory::data_type> ToDnnlType(core::DataType dtype) {
+  using dt = dnnl::memory::data_type;
+  switch (dtype) {
+    case core::DataType::kFloat32: return dt::f32;
+    case core::DataType::kFloat16: return dt::f16;
+    case core::DataType::kBFloat16: return dt::bf16;
+    case core::DataType::kInt32: return dt::s32;
+    case core::DataType::kInt8: return dt::s8;
+    case core::DataType::kUInt8: return dt::u8;
+    default: return std::nullopt;
+  }
+}
+
+dnnl::memory::dims ToDims(const core::TensorShape& shape) {
+  if (shape.empty()) return {1};
+  return dnnl::memory::dims(shape.begin(), shape.end());
+}
+
+dnnl::memory::format_tag PlainTag(size_t rank) {
+  using tag = dnnl::memory::format_tag;
+  switch (rank) {
+    case 0:
+    case 1: return tag::a;
+    case 2: return tag::ab;
+    case 3: return tag::abc;
+    case 4: return tag::abcd;
+    case 5: return tag::abcde;
+    case 6: return tag::abcdef;
+    default: return tag::undef;
+  }
+}
+
+dnnl::memory::desc PlainDesc(const core::TensorShape& shape, dnnl::memory::data_type type) {
+  return dnnl::memory::desc(ToDims(shape), type, PlainTag(shape.size()));
+}
+
+dnnl::memory WrapTensor(const core::Tensor& tensor) {
+  auto type = ToDnnlType(tensor.dtype()).value_or(dnnl::memory::data_type::f32);
+  return WrapTensor(tensor, PlainDesc(tensor.shape(), type));
+}
+
+dnnl::memory WrapTensor(const core::Tensor& tensor, const dnnl::memory::desc& desc) {
+  return dnnl::memory(desc, CpuEngine(), const_cast<void*>(tensor.raw_data()));
+}
+
+dnnl::primitive_attr DefaultAttr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+core::Status Execute(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
+                     const dnnl::memory::desc& scratchpad, core::Allocator& allocator) {
+  std::shared_ptr<void> buffer;
+  size_t bytes = scratchpad.get_size();
+  if (bytes > 0) {
+    buffer = allocator.Allocate(bytes);
+    if (!buffer) return core::ResourceExhausted("out of memory for a {} byte oneDNN scratchpad", bytes);
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(scratchpad, CpuEngine(), buffer.get());
+  }
+  return TryDnnl("oneDNN execute", [&] {
+    dnnl::stream& stream = ThreadStream();
+    primitive.execute(stream, args);
+    stream.wait();
+  });
+}
+
+core::Status TryDnnl(const char* what, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const dnnl::error& e) {
+    return core::Status(e.status == dnnl_unimplemented ? core::StatusCode::kUnimplemented
+                                                       : core::StatusCode::kInvalidArgument,
+                        std::string(what) + ": oneDNN: " + e.what());
+  }
+  return core::Status::Ok();
+}
+
+}  // namespace berth::engine::dnnl_util

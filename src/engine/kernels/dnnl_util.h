@@ -1,0 +1,46 @@
+// Shared oneDNN plumbing for the kernels that use it.
+//
+// oneDNN reports errors by throwing dnnl::error; kernels must not let that
+// escape, so every call into oneDNN goes through TryDnnl (or catches itself).
+// Primitives are created with a user-managed scratchpad so that one primitive
+// can run on several threads at once (each run brings its own scratchpad).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace berth::engine::dnnl_util {
+
+dnnl::engine& CpuEngine();
+// A stream for the calling thread (streams are not shared across threads).
+dnnl::stream& ThreadStream();
+
+std::optional<dnnl::memory::data_type> ToDnnlType(core::DataType dtype);
+dnnl::memory::dims ToDims(const core::TensorShape& shape);
+// Row-major tag for a rank (a, ab, abc, ...; rank 0 is treated as [1]).
+dnnl::memory::format_tag PlainTag(size_t rank);
+dnnl::memory::desc PlainDesc(const core::TensorShape& shape, dnnl::memory::data_type type);
+
+// A memory object over a tensor's storage in plain row-major layout.
+dnnl::memory WrapTensor(const core::Tensor& tensor);
+dnnl::memory WrapTensor(const core::Tensor& tensor, const dnnl::memory::desc& desc);
+
+// Primitive attributes with a user scratchpad (and optional extra setup).
+dnnl::primitive_attr DefaultAttr();
+
+// Runs `primitive` on the calling thread's stream and waits. When
+// `scratchpad` has a non-zero size, a scratchpad buffer is allocated from
+// `allocator` for this call.
+core::Status Execute(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
+                     const dnnl::memory::desc& scratchpad, core::Allocator& allocator);
+
+// Calls fn, turning a dnnl::error into a Status naming `what`.
+core::Status TryDnnl(const char* what, const std::function<void()>& fn);
+
+}  // namespace berth::engine::dnnl_util
