@@ -13,6 +13,9 @@ namespace berth::cli {
 void AddRunCommand(CLI::App& app, int* exit_code);
 void AddInspectCommand(CLI::App& app, int* exit_code);
 void AddConformanceCommand(CLI::App& app, int* exit_code);
+void AddServeCommand(CLI::App& app, int* exit_code);
+void AddHealthCommand(CLI::App& app, int* exit_code);
+void AddBenchCommand(CLI::App& app, int* exit_code);
 
 // Prints "berth: <message>" on one line to stderr and returns exit code 1
 // (2 for usage errors).

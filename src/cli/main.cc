@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   berth::cli::AddRunCommand(app, &exit_code);
   berth::cli::AddInspectCommand(app, &exit_code);
   berth::cli::AddConformanceCommand(app, &exit_code);
+  berth::cli::AddServeCommand(app, &exit_code);
+  berth::cli::AddHealthCommand(app, &exit_code);
+  berth::cli::AddBenchCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

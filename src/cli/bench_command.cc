@@ -1,0 +1,12 @@
+// berth bench (not implemented yet)
+#include "cli/command.h"
+
+namespace berth::cli {
+
+void AddBenchCommand(CLI::App& app, int* exit_code) {
+  CLI::App* cmd = app.add_subcommand("bench", "(not implemented yet)");
+  cmd->allow_extras();
+  cmd->callback([exit_code] { *exit_code = ReportError(core::Unimplemented("'berth bench' is not implemented yet")); });
+}
+
+}  // namespace berth::cli

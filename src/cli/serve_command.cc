@@ -1,0 +1,12 @@
+// berth serve (not implemented yet)
+#include "cli/command.h"
+
+namespace berth::cli {
+
+void AddServeCommand(CLI::App& app, int* exit_code) {
+  CLI::App* cmd = app.add_subcommand("serve", "(not implemented yet)");
+  cmd->allow_extras();
+  cmd->callback([exit_code] { *exit_code = ReportError(core::Unimplemented("'berth serve' is not implemented yet")); });
+}
+
+}  // namespace berth::cli
