@@ -70,6 +70,8 @@ class KernelBuildContext {
  public:
   virtual ~KernelBuildContext() = default;
   virtual const Node& node() const = 0;
+  // The graph the node belongs to (for ops that read other nodes, e.g. Gradient).
+  virtual const Graph& graph() const = 0;
   int opset() const { return node().opset; }
   // The value of input `index` when it is known at load time (an initializer
   // or a folded constant); nullptr otherwise.

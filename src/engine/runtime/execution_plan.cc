@@ -134,6 +134,7 @@ class ExecutionPlan::BuildContext : public KernelBuildContext {
                const std::vector<std::string>& implicit_names)
       : plan_(plan), node_(node), registry_(registry), implicit_names_(implicit_names) {}
   const Node& node() const override { return node_; }
+  const Graph& graph() const override { return *plan_->graph_; }
   const core::Tensor* constant_input(int index) const override {
     if (!node_.HasInput(static_cast<size_t>(index))) return nullptr;
     int slot = plan_->slot_of_.at(node_.inputs[index]);
