@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   berth::cli::AddServeCommand(app, &exit_code);
   berth::cli::AddHealthCommand(app, &exit_code);
   berth::cli::AddBenchCommand(app, &exit_code);
+  berth::cli::AddPullCommand(app, &exit_code);
+  berth::cli::AddDoctorCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
