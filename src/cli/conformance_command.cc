@@ -74,6 +74,11 @@ core::Result<core::Value> ReadValue(const fs::path& path, const engine::ValueTyp
       return engine::ParseOptionalProto(bytes);
     default: {
       ASSIGN_OR_RETURN(core::Tensor tensor, engine::ParseTensorProto(bytes));
+      // NumPy has no bfloat16, so ONNX's generator stored bfloat16 data as
+      // uint16 bit patterns; read them back as what the graph declares.
+      if (type.is_tensor() && type.dtype == core::DataType::kBFloat16 && tensor.dtype() == core::DataType::kUInt16) {
+        tensor = core::Tensor::Wrap(core::DataType::kBFloat16, tensor.shape(), tensor.raw_data(), tensor.storage());
+      }
       return core::Value(std::move(tensor));
     }
   }
