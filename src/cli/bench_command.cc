@@ -32,6 +32,7 @@ struct BenchArguments {
   int warmup = 10;
   int iters = 50;
   bool no_optimize = false;
+  bool profile = false;
 };
 
 double PeakRssMegabytes() {
@@ -68,9 +69,20 @@ core::Status Bench(const BenchArguments& args) {
     ASSIGN_OR_RETURN(core::Tensor tensor, RandomTensor(input, args.batch, overrides, seed++));
     feeds.emplace_back(input.name, std::move(tensor));
   }
+  std::map<std::string, std::pair<double, int>> profile;
+  engine::RunOptions run_options;
+  bool timing = false;
+  if (args.profile) {
+    run_options.on_step = [&](const engine::Node& node, double ms) {
+      if (!timing) return;
+      auto& entry = profile[node.domain.empty() ? node.op_type : node.domain + "." + node.op_type];
+      entry.first += ms;
+      entry.second += 1;
+    };
+  }
   auto time_run = [&]() -> core::Result<double> {
     auto start = std::chrono::steady_clock::now();
-    auto outputs = session->Run(feeds);
+    auto outputs = session->Run(feeds, {}, run_options);
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (!outputs.ok()) return outputs.status();
     return ms;
@@ -82,6 +94,7 @@ core::Status Bench(const BenchArguments& args) {
   }
   std::vector<double> times;
   times.reserve(static_cast<size_t>(args.iters));
+  timing = true;
   for (int i = 0; i < args.iters; ++i) {
     ASSIGN_OR_RETURN(double ms, time_run());
     times.push_back(ms);
@@ -94,6 +107,15 @@ core::Status Bench(const BenchArguments& args) {
       core::JsonEscape(args.model).c_str(),
       static_cast<long long>(args.batch), threads, load_ms, first_run_ms, Percentile(times, 0.5),
       Percentile(times, 0.9), times.front(), PeakRssMegabytes());
+  if (args.profile) {
+    std::vector<std::pair<std::string, std::pair<double, int>>> rows(profile.begin(), profile.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+    std::fprintf(stderr, "%-32s %8s %12s %12s\n", "op (per timed run)", "count", "ms", "us/call");
+    for (const auto& [op, entry] : rows) {
+      std::fprintf(stderr, "%-32s %8d %12.3f %12.1f\n", op.c_str(), entry.second / args.iters, entry.first / args.iters,
+                   1000.0 * entry.first / entry.second);
+    }
+  }
   return core::Status::Ok();
 }
 
@@ -109,6 +131,7 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--warmup", args->warmup, "untimed runs after the first (default 10)");
   cmd->add_option("--iters", args->iters, "timed runs (default 50)");
   cmd->add_flag("--no-optimize", args->no_optimize, "skip graph optimisations (for comparisons)");
+  cmd->add_flag("--profile", args->profile, "print time per op type over the timed runs (stderr)");
   cmd->callback([args, exit_code] {
     core::Status status = Bench(*args);
     *exit_code = status.ok() ? 0 : ReportError(status);
