@@ -2,7 +2,7 @@
 
 #include "core/parallel.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/graph_optimizer.h"
+#include "engine/optimizer/graph_optimizer.h"
 
 namespace berth::engine {
 

@@ -1,6 +1,6 @@
-// Graph rewrites applied before compiling a session: each pass keeps the
-// model's outputs bit-for-bit equivalent up to floating-point reassociation,
-// and is checked against the plain path by tests.
+// Graph rewrites applied before a session compiles its plan. Every pass keeps
+// the model's outputs equal up to floating-point reassociation; tests run
+// models with and without optimisation and compare (differential testing).
 #pragma once
 
 #include "core/status.h"

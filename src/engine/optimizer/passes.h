@@ -1,0 +1,20 @@
+// The optimizer's passes. Each rewrites the graph in place through a
+// GraphEditor and leaves it valid; graph_optimizer.cc runs them in order.
+#pragma once
+
+#include "core/status.h"
+#include "engine/kernels/op_registry.h"
+#include "engine/optimizer/graph_editor.h"
+
+namespace berth::engine {
+
+// Constant nodes become initializers; nodes whose inputs are all constant
+// are evaluated once with their own kernels (unless the result would be much
+// larger than the inputs); Shape/Size of statically known shapes fold.
+core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry);
+// Identity (and inference-mode Dropout) nodes are bypassed.
+core::Status EliminateIdentities(GraphEditor& editor);
+// Nodes whose outputs nothing reads are removed.
+core::Status EliminateDeadNodes(GraphEditor& editor);
+
+}  // namespace berth::engine
