@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <limits>
 #include <new>
 
 namespace berth::core {
@@ -40,6 +41,30 @@ Result<Tensor> Tensor::Create(DataType dtype, TensorShape shape, Allocator& allo
   return tensor;
 }
 
+int64_t StorageElementCount(const TensorShape& shape, TensorLayout layout) {
+  if (layout == TensorLayout::kPlain || shape.size() != 4) return ElementCount(shape);
+  const int64_t block = static_cast<int64_t>(layout);
+  const int64_t padded_channels = (shape[1] + block - 1) / block * block;
+  return shape[0] * padded_channels * shape[2] * shape[3];
+}
+
+Result<Tensor> Tensor::CreateBlocked(DataType dtype, TensorShape shape, TensorLayout layout, Allocator& allocator) {
+  if (layout == TensorLayout::kPlain) return Create(dtype, std::move(shape), allocator);
+  if (shape.size() != 4 || dtype == DataType::kString) {
+    return InvalidArgument("a channel-blocked layout needs a rank-4 numeric tensor, got {} {}", DataTypeName(dtype),
+                           ShapeToString(shape));
+  }
+  TensorShape padded = shape;
+  const int64_t block = static_cast<int64_t>(layout);
+  if (padded[1] > std::numeric_limits<int64_t>::max() - block) return InvalidArgument("channel count too large");
+  padded[1] = (padded[1] + block - 1) / block * block;
+  ASSIGN_OR_RETURN(Tensor tensor, Create(dtype, padded, allocator));
+  tensor.shape_ = std::move(shape);
+  tensor.element_count_ = ElementCount(tensor.shape_);
+  tensor.layout_ = layout;
+  return tensor;
+}
+
 Result<Tensor> Tensor::CreateZeroed(DataType dtype, TensorShape shape, Allocator& allocator) {
   ASSIGN_OR_RETURN(Tensor tensor, Create(dtype, std::move(shape), allocator));
   if (dtype != DataType::kString && tensor.byte_size() > 0) std::memset(tensor.data_, 0, tensor.byte_size());
@@ -57,6 +82,7 @@ Tensor Tensor::Wrap(DataType dtype, TensorShape shape, void* data, std::shared_p
 }
 
 Result<Tensor> Tensor::Reshaped(TensorShape shape) const {
+  if (!is_plain()) return Internal("cannot reshape a tensor in a blocked layout");
   ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(shape));
   if (count != element_count_) {
     return InvalidArgument("cannot reshape {} elements {} to {}", element_count_, ShapeToString(shape_),
@@ -69,6 +95,11 @@ Result<Tensor> Tensor::Reshaped(TensorShape shape) const {
 
 Result<Tensor> Tensor::Clone(Allocator& allocator) const {
   if (!defined()) return Tensor();
+  if (!is_plain()) {
+    ASSIGN_OR_RETURN(Tensor out, CreateBlocked(dtype_, shape_, layout_, allocator));
+    std::memcpy(out.data_, data_, byte_size());
+    return out;
+  }
   ASSIGN_OR_RETURN(Tensor out, Create(dtype_, shape_, allocator));
   CopyElements(dtype_, data_, out.data_, element_count_);
   return out;
@@ -124,7 +155,9 @@ double Tensor::NumberAt(int64_t i) const {
 }
 
 std::string Tensor::DebugString() const {
-  return std::string(DataTypeName(dtype_)) + ShapeToString(shape_);
+  std::string out = std::string(DataTypeName(dtype_)) + ShapeToString(shape_);
+  if (!is_plain()) out += "/blocked" + std::to_string(static_cast<int>(layout_));
+  return out;
 }
 
 }  // namespace berth::core

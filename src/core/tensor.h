@@ -37,6 +37,17 @@ template <> struct DataTypeOf<uint64_t> { static constexpr DataType value = Data
 template <> struct DataTypeOf<bool> { static constexpr DataType value = DataType::kBool; };
 template <> struct DataTypeOf<std::string> { static constexpr DataType value = DataType::kString; };
 
+// How a tensor's elements are laid out in its storage. kPlain is row-major
+// over shape(). The channel-blocked layouts (oneDNN's nChw8c / nChw16c) apply
+// to rank-4 [N,C,H,W] tensors: channels are split into blocks of 8 or 16,
+// the last block padded with zeros, and each block stored innermost. Only
+// kernels that declare they understand blocked layouts ever receive one (the
+// optimizer assigns them, the runtime checks); everything else sees kPlain.
+enum class TensorLayout : uint8_t { kPlain = 0, kChannelsBlocked8 = 8, kChannelsBlocked16 = 16 };
+
+// Elements a tensor of `shape` occupies in `layout` (padding included).
+int64_t StorageElementCount(const TensorShape& shape, TensorLayout layout);
+
 class Tensor {
  public:
   Tensor() = default;  // undefined: dtype kUndefined, no storage
@@ -44,6 +55,9 @@ class Tensor {
   // Allocates uninitialised storage (strings are default-constructed).
   // Fails on negative dims or overflowing sizes, or when memory runs out.
   static Result<Tensor> Create(DataType dtype, TensorShape shape, Allocator& allocator = HeapAllocator());
+  // Allocates storage for `shape` in a channel-blocked layout (rank 4 only).
+  static Result<Tensor> CreateBlocked(DataType dtype, TensorShape shape, TensorLayout layout,
+                                      Allocator& allocator = HeapAllocator());
   // As Create, with every byte zero (numeric zero / false / empty string).
   static Result<Tensor> CreateZeroed(DataType dtype, TensorShape shape,
                                      Allocator& allocator = HeapAllocator());
@@ -63,8 +77,12 @@ class Tensor {
   int64_t dim(int64_t axis) const { return shape_[static_cast<size_t>(axis)]; }
   int64_t element_count() const { return element_count_; }
   size_t element_size() const { return DataTypeSize(dtype_); }
-  // Bytes of element storage (0 for strings).
-  size_t byte_size() const { return static_cast<size_t>(element_count_) * element_size(); }
+  TensorLayout layout() const { return layout_; }
+  bool is_plain() const { return layout_ == TensorLayout::kPlain; }
+  // Bytes of element storage, padding of blocked layouts included (0 for strings).
+  size_t byte_size() const {
+    return static_cast<size_t>(is_plain() ? element_count_ : StorageElementCount(shape_, layout_)) * element_size();
+  }
 
   void* raw_data() { return data_; }
   const void* raw_data() const { return data_; }
@@ -93,6 +111,7 @@ class Tensor {
 
  private:
   DataType dtype_ = DataType::kUndefined;
+  TensorLayout layout_ = TensorLayout::kPlain;
   TensorShape shape_;
   int64_t element_count_ = 0;
   void* data_ = nullptr;

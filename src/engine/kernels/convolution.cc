@@ -12,6 +12,7 @@
 
 #include "engine/kernels/conv_common.h"
 #include "engine/kernels/conv_dnnl.h"
+#include "engine/kernels/fused_activation.h"
 #include "engine/kernels/op_registry.h"
 
 namespace berth::engine {
@@ -35,6 +36,7 @@ struct ConvPrimitive {
   memory::desc weights;
   memory::desc bias;
   memory::desc dst;
+  memory::desc residual;  // binary post-op source (zero desc without residual)
   memory::desc scratchpad;
   memory::desc plain_src;  // the kernel's NCHW input and output
   memory::desc plain_dst;
@@ -63,8 +65,24 @@ bool PreferBlockedActivations(const ConvShape& shape) {
 // Builds the primitive; `constant_weights` (float32, plain) is reordered into
 // the chosen layout, otherwise the primitive takes plain weights and
 // activations each run.
+// What the fused node adds around the convolution and how its activations
+// are laid out: fixed per kernel except the input layouts, which come with
+// the tensors.
+struct ConvFusion {
+  FusedActivation activation;
+  bool has_residual = false;  // input 3 is added before the activation
+  bool blocked_output = false;  // the optimizer gave this node a blocked output
+};
+
+struct ConvLayouts {
+  core::TensorLayout src = core::TensorLayout::kPlain;
+  core::TensorLayout residual = core::TensorLayout::kPlain;
+  core::TensorLayout dst = core::TensorLayout::kPlain;
+};
+
 Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape& shape, bool has_bias,
-                                                                const Tensor* constant_weights) {
+                                                                const Tensor* constant_weights,
+                                                                const ConvFusion& fusion, const ConvLayouts& layouts) {
   auto entry = std::make_shared<ConvPrimitive>();
   const auto f32 = memory::data_type::f32;
   memory::dims src_dims = conv::DnnlActivationDims(shape.batch, shape.in_channels, shape.window.input);
@@ -74,11 +92,19 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
   const size_t rank = src_dims.size();
   memory::desc plain_weights(weight_dims, f32, dnnl_util::PlainTag(weight_dims.size()));
   Status status = dnnl_util::TryDnnl("building the convolution", [&] {
-    entry->plain_src = memory::desc(src_dims, f32, dnnl_util::PlainTag(rank));
-    entry->plain_dst = memory::desc(dst_dims, f32, dnnl_util::PlainTag(rank));
-    const bool blocked = constant_weights && PreferBlockedActivations(shape);
-    entry->src = blocked ? memory::desc(src_dims, f32, memory::format_tag::any) : entry->plain_src;
-    entry->dst = blocked ? memory::desc(dst_dims, f32, memory::format_tag::any) : entry->plain_dst;
+    entry->plain_src = memory::desc(src_dims, f32, dnnl_util::LayoutTag(layouts.src, rank));
+    entry->plain_dst = memory::desc(dst_dims, f32, dnnl_util::LayoutTag(layouts.dst, rank));
+    // With plain activations at both edges, a blocked layout inside can
+    // still pay for its two reorders (see PreferBlockedActivations); a fused
+    // residual is read in the layout it arrives in, so it pins dst.
+    const bool edges_plain = layouts.src == core::TensorLayout::kPlain && layouts.dst == core::TensorLayout::kPlain;
+    const bool blocked_inside = edges_plain && constant_weights && PreferBlockedActivations(shape) &&
+                                !fusion.has_residual;
+    entry->src = blocked_inside ? memory::desc(src_dims, f32, memory::format_tag::any) : entry->plain_src;
+    entry->dst = blocked_inside ? memory::desc(dst_dims, f32, memory::format_tag::any) : entry->plain_dst;
+    if (fusion.has_residual) {
+      entry->residual = memory::desc(dst_dims, f32, dnnl_util::LayoutTag(layouts.residual, rank));
+    }
     entry->bias = has_bias ? memory::desc({shape.out_channels}, f32, memory::format_tag::a) : memory::desc();
     memory::desc weights_any =
         constant_weights ? memory::desc(weight_dims, f32, memory::format_tag::any) : plain_weights;
@@ -86,7 +112,14 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, entry->src, weights_any, entry->bias,
         entry->dst, conv::ToDnnlDims(shape.window.strides), conv::DnnlDilations(shape.window),
         conv::ToDnnlDims(shape.window.pad_begin), conv::ToDnnlDims(shape.window.pad_end));
-    dnnl::convolution_forward::primitive_desc pd(desc, dnnl_util::DefaultAttr(), dnnl_util::CpuEngine());
+    dnnl::primitive_attr attr = dnnl_util::DefaultAttr();
+    if (fusion.has_residual || fusion.activation.active()) {
+      dnnl::post_ops ops;
+      if (fusion.has_residual) ops.append_binary(dnnl::algorithm::binary_add, entry->residual);
+      fusion.activation.AppendTo(ops);
+      attr.set_post_ops(ops);
+    }
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_util::CpuEngine());
     entry->weights = pd.weights_desc();
     entry->src = pd.src_desc();
     entry->dst = pd.dst_desc();
@@ -110,16 +143,31 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
 class ConvKernel final : public Kernel {
  public:
   ConvKernel(conv::WindowAttributes attributes, int64_t group, std::optional<Tensor> weights,
-             std::optional<Tensor> bias)
+             std::optional<Tensor> bias, ConvFusion fusion)
       : attributes_(std::move(attributes)),
         group_(group),
         constant_weights_(std::move(weights)),
-        constant_bias_(std::move(bias)) {}
+        constant_bias_(std::move(bias)),
+        fusion_(fusion) {}
+
+  bool AcceptsBlockedInputs() const override { return true; }
 
   Status Compute(KernelContext& context) const override {
-    ASSIGN_OR_RETURN(const Tensor* x, RequireTensor(context, 0, "X"));
+    ASSIGN_OR_RETURN(const Tensor* x_in, RequireTensor(context, 0, "X"));
     ASSIGN_OR_RETURN(const Tensor* w, RequireTensor(context, 1, "W"));
     const Tensor* b = context.input_tensor(2);
+    const Tensor* residual = nullptr;
+    if (fusion_.has_residual) {
+      ASSIGN_OR_RETURN(residual, RequireTensor(context, 3, "residual"));
+    }
+    // Blocked activations are only understood by the oneDNN float32 2-D path.
+    const Tensor* x = x_in;
+    std::optional<Tensor> x_plain;
+    const bool dnnl_2d = x_in->dtype() == DataType::kFloat32 && x_in->rank() == 4;
+    if (!x_in->is_plain() && !dnnl_2d) {
+      ASSIGN_OR_RETURN(x_plain, dnnl_util::ToPlain(*x_in, context.allocator()));
+      x = &*x_plain;
+    }
     const DataType dtype = x->dtype();
     if (!IsConvFloat(dtype) && dtype != DataType::kFloat64) {
       return core::Unimplemented("Conv on {} is not supported (float16, bfloat16, float32, float64 are)",
@@ -135,12 +183,24 @@ class ConvKernel final : public Kernel {
       return core::InvalidArgument("bias B {} must be 1-D with {} values (one per output channel)",
                                    core::ShapeToString(b->shape()), shape.out_channels);
     }
-    ASSIGN_OR_RETURN(Tensor * y, context.AllocateOutput(0, dtype, shape.OutputShape()));
+    if (residual && (residual->shape() != shape.OutputShape() || residual->dtype() != dtype)) {
+      return core::InvalidArgument("fused residual {} does not match the convolution's output {} {}",
+                                   residual->DebugString(), core::DataTypeName(dtype),
+                                   core::ShapeToString(shape.OutputShape()));
+    }
+    const bool blocked_output = fusion_.blocked_output && dnnl_2d && x->dtype() == DataType::kFloat32;
+    Tensor* y = nullptr;
+    if (blocked_output) {
+      ASSIGN_OR_RETURN(y, context.AllocateBlockedOutput(0, dtype, shape.OutputShape(),
+                                                        dnnl_util::PreferredBlockedLayout()));
+    } else {
+      ASSIGN_OR_RETURN(y, context.AllocateOutput(0, dtype, shape.OutputShape()));
+    }
     if (y->element_count() == 0) return Status::Ok();
     if (dtype == DataType::kFloat64) {
       RunPortable<double>(shape, x->data<double>(), w->data<double>(), b ? b->data<double>() : nullptr,
                           y->data<double>());
-      return Status::Ok();
+      return ApplyFusionPortable<double>(residual, *y, context.allocator());
     }
 
     // float32 compute for float16 / bfloat16 / float32.
@@ -179,23 +239,38 @@ class ConvKernel final : public Kernel {
       yp = y->data<float>();
     }
     if (shape.window.rank <= 3 && x->element_count() > 0) {
-      RETURN_IF_ERROR(RunDnnl(shape, xp, *weights, bp, yp, allocator));
+      if (IsHalf(dtype)) {
+        // float32 scratch in, float32 scratch out; fusion applied afterwards.
+        ConvLayouts plain;
+        RETURN_IF_ERROR(RunDnnl(shape, xp, plain, *weights, bp, nullptr, yp, /*fuse=*/false, allocator));
+      } else {
+        ConvLayouts layouts{x->layout(), residual ? residual->layout() : core::TensorLayout::kPlain, y->layout()};
+        return RunDnnl(shape, xp, layouts, *weights, bp, residual, yp, /*fuse=*/true, allocator);
+      }
     } else {
       RunPortable<float>(shape, xp, weights->data<float>(), bp, yp);
     }
-    if (IsHalf(dtype)) conv::FromFloat32(yp, *y);
-    return Status::Ok();
+    if (IsHalf(dtype)) {
+      conv::FromFloat32(yp, *y);
+      return ApplyFusionPortable<float>(residual, *y, allocator);
+    }
+    return ApplyFusionPortable<float>(residual, *y, allocator);
   }
 
  private:
-  Status RunDnnl(const ConvShape& shape, const float* x, const Tensor& weights, const float* bias, float* y,
-                 core::Allocator& allocator) const {
+  // `fuse` false runs the bare convolution (the caller applies the fusion).
+  Status RunDnnl(const ConvShape& shape, const float* x, const ConvLayouts& layouts, const Tensor& weights,
+                 const float* bias, const Tensor* residual, float* y, bool fuse, core::Allocator& allocator) const {
     const bool constant = constant_weights_.has_value();
-    std::vector<int64_t> key = {shape.batch, shape.in_channels, bias != nullptr};
+    // oneDNN sizes scratchpads and splits work by the thread count at creation.
+    std::vector<int64_t> key = {core::IntraOpThreads(), shape.batch, shape.in_channels, bias != nullptr, fuse,
+                                static_cast<int64_t>(layouts.src), static_cast<int64_t>(layouts.residual),
+                                static_cast<int64_t>(layouts.dst)};
     key.insert(key.end(), shape.window.input.begin(), shape.window.input.end());
     if (!constant) key.insert(key.end(), weights.shape().begin(), weights.shape().end());
+    ConvFusion fusion = fuse ? fusion_ : ConvFusion{};
     ASSIGN_OR_RETURN(std::shared_ptr<const ConvPrimitive> entry, cache_.Get(key, [&] {
-      return BuildConvPrimitive(shape, bias != nullptr, constant ? &weights : nullptr);
+      return BuildConvPrimitive(shape, bias != nullptr, constant ? &weights : nullptr, fusion, layouts);
     }));
     const dnnl::engine& engine = dnnl_util::CpuEngine();
     void* weight_data = entry->packed_weights ? entry->packed_weights.get() : const_cast<void*>(weights.raw_data());
@@ -220,6 +295,10 @@ class ConvKernel final : public Kernel {
       args.emplace(DNNL_ARG_SRC, memory(entry->src, engine, const_cast<void*>(src_data)));
       args.emplace(DNNL_ARG_WEIGHTS, memory(entry->weights, engine, weight_data));
       if (bias) args.emplace(DNNL_ARG_BIAS, memory(entry->bias, engine, const_cast<float*>(bias)));
+      if (fusion.has_residual) {
+        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
+                     memory(entry->residual, engine, const_cast<void*>(residual->raw_data())));
+      }
       args.emplace(DNNL_ARG_DST, memory(entry->dst, engine, dst_data));
     });
     RETURN_IF_ERROR(status);
@@ -228,6 +307,35 @@ class ConvKernel final : public Kernel {
       RETURN_IF_ERROR(conv::RunReorder(*entry->dst_reorder, entry->dst, dst_data, entry->plain_dst, y, allocator));
     }
     return Status::Ok();
+  }
+
+  // The fused residual and activation on a plain output, for the paths that
+  // cannot hand them to oneDNN.
+  template <typename C>
+  Status ApplyFusionPortable(const Tensor* residual, Tensor& y, core::Allocator& allocator) const {
+    if (!residual && !fusion_.activation.active()) return Status::Ok();
+    std::optional<Tensor> residual_plain;
+    if (residual && !residual->is_plain()) {
+      ASSIGN_OR_RETURN(residual_plain, dnnl_util::ToPlain(*residual, allocator));
+      residual = &*residual_plain;
+    }
+    return core::VisitFloatType(y.dtype(), [&]<typename T>() -> Status {
+      if constexpr (std::is_void_v<T>) {
+        return core::Unimplemented("fused Conv on {}", core::DataTypeName(y.dtype()));
+      } else {
+        T* out = y.data<T>();
+        const T* r = residual ? residual->data<T>() : nullptr;
+        const FusedActivation& activation = fusion_.activation;
+        core::ParallelFor(y.element_count(), 16384, [&](int64_t begin, int64_t end) {
+          for (int64_t i = begin; i < end; ++i) {
+            C v = static_cast<C>(out[i]);
+            if (r) v += static_cast<C>(r[i]);
+            out[i] = static_cast<T>(activation.Apply(v));
+          }
+        });
+        return Status::Ok();
+      }
+    });
   }
 
   // Im2col convolution plus bias, for double and for more than 3 spatial axes.
@@ -249,6 +357,7 @@ class ConvKernel final : public Kernel {
   int64_t group_;
   std::optional<Tensor> constant_weights_;  // float32, plain layout; only for float-family types
   std::optional<Tensor> constant_bias_;     // float32
+  ConvFusion fusion_;
   conv::ShapeCache<ConvPrimitive> cache_;
 };
 
@@ -274,8 +383,15 @@ Result<std::unique_ptr<Kernel>> CreateConvKernel(KernelBuildContext& context) {
       }
     }
   }
+  ConvFusion fusion;
+  const Node& node = context.node();
+  if (node.domain == kBerthDomain) {
+    ASSIGN_OR_RETURN(fusion.activation, FusedActivation::FromNode(node));
+    fusion.has_residual = node.HasInput(3);
+    fusion.blocked_output = node.GetInt("blocked_output", 0) != 0;
+  }
   return std::unique_ptr<Kernel>(
-      std::make_unique<ConvKernel>(std::move(attributes), group, std::move(weights), std::move(bias)));
+      std::make_unique<ConvKernel>(std::move(attributes), group, std::move(weights), std::move(bias), fusion));
 }
 
 Status InferConv(InferenceContext& context) {
@@ -286,6 +402,8 @@ Status InferConv(InferenceContext& context) {
 
 void RegisterConvolutionKernels(OpRegistry& registry) {
   registry.Register("", "Conv", {1, 11}, InferConv, CreateConvKernel);
+  // Conv [+ residual Add] [+ activation], made by the optimizer (optimizer/fuse_convolution.cc).
+  registry.Register(std::string(kBerthDomain), "FusedConv", {1}, InferConv, CreateConvKernel);
   registry.Register("", "ConvTranspose", {1, 11}, conv::InferConvTranspose, conv::CreateConvTransposeKernel);
   registry.Register("", "ConvInteger", {10}, conv::InferConvInteger, conv::CreateConvIntegerKernel);
   registry.Register("", "QLinearConv", {10}, conv::InferQLinearConv, conv::CreateQLinearConvKernel);

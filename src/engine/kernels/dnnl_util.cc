@@ -57,6 +57,48 @@ dnnl::memory WrapTensor(const core::Tensor& tensor, const dnnl::memory::desc& de
   return dnnl::memory(desc, CpuEngine(), const_cast<void*>(tensor.raw_data()));
 }
 
+core::TensorLayout PreferredBlockedLayout() {
+  static const core::TensorLayout layout = [] {
+    auto isa = dnnl::get_effective_cpu_isa();
+    bool avx512 = isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+                  isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+    return avx512 ? core::TensorLayout::kChannelsBlocked16 : core::TensorLayout::kChannelsBlocked8;
+  }();
+  return layout;
+}
+
+dnnl::memory::format_tag LayoutTag(core::TensorLayout layout, size_t rank) {
+  if (layout == core::TensorLayout::kChannelsBlocked16 && rank == 4) return dnnl::memory::format_tag::nChw16c;
+  if (layout == core::TensorLayout::kChannelsBlocked8 && rank == 4) return dnnl::memory::format_tag::nChw8c;
+  return PlainTag(rank);
+}
+
+dnnl::memory::desc TensorDesc(const core::Tensor& tensor) {
+  auto type = ToDnnlType(tensor.dtype()).value_or(dnnl::memory::data_type::f32);
+  return dnnl::memory::desc(ToDims(tensor.shape()), type, LayoutTag(tensor.layout(), tensor.shape().size()));
+}
+
+core::Result<core::Tensor> ToLayout(const core::Tensor& tensor, core::TensorLayout layout, core::Allocator& allocator) {
+  if (tensor.layout() == layout) return tensor;
+  ASSIGN_OR_RETURN(core::Tensor out, core::Tensor::CreateBlocked(tensor.dtype(), tensor.shape(), layout, allocator));
+  dnnl::memory::desc from = TensorDesc(tensor);
+  dnnl::memory::desc to = TensorDesc(out);
+  dnnl::reorder reorder;
+  dnnl::memory::desc scratchpad;
+  RETURN_IF_ERROR(TryDnnl("building a layout reorder", [&] {
+    dnnl::reorder::primitive_desc pd(CpuEngine(), from, CpuEngine(), to, DefaultAttr());
+    scratchpad = pd.scratchpad_desc();
+    reorder = dnnl::reorder(pd);
+  }));
+  std::unordered_map<int, dnnl::memory> args;
+  RETURN_IF_ERROR(TryDnnl("layout reorder arguments", [&] {
+    args.emplace(DNNL_ARG_FROM, dnnl::memory(from, CpuEngine(), const_cast<void*>(tensor.raw_data())));
+    args.emplace(DNNL_ARG_TO, dnnl::memory(to, CpuEngine(), out.raw_data()));
+  }));
+  RETURN_IF_ERROR(Execute(reorder, std::move(args), scratchpad, allocator));
+  return out;
+}
+
 dnnl::primitive_attr DefaultAttr() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -47,6 +47,10 @@ class KernelContext {
   virtual bool output_wanted(int index) const = 0;
   // Allocates output `index` from the run's allocator and returns it.
   virtual core::Result<core::Tensor*> AllocateOutput(int index, core::DataType dtype, core::TensorShape shape) = 0;
+  // Allocates output `index` in a channel-blocked layout (rank-4 only); for
+  // kernels whose node the optimizer marked to produce one.
+  virtual core::Result<core::Tensor*> AllocateBlockedOutput(int index, core::DataType dtype, core::TensorShape shape,
+                                                            core::TensorLayout layout) = 0;
   // Sets output `index` to an existing value (views, sequences, pass-through).
   virtual void SetOutput(int index, core::Value value) = 0;
 
@@ -63,6 +67,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual core::Status Compute(KernelContext& context) const = 0;
+  // True for kernels that read inputs in channel-blocked layouts as well as
+  // plain ones. The runtime refuses to hand a blocked tensor to any other.
+  virtual bool AcceptsBlockedInputs() const { return false; }
 };
 
 // What an operator factory sees while building a kernel at load time.

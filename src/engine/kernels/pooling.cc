@@ -68,7 +68,7 @@ bool DnnlSuits(const PoolAttributes& attributes, const Window& window, DataType 
 
 Result<std::shared_ptr<const PoolPrimitive>> BuildPoolPrimitive(const PoolAttributes& attributes,
                                                                 const Window& window, const core::TensorShape& x,
-                                                                memory::data_type type) {
+                                                                memory::data_type type, core::TensorLayout layout) {
   auto entry = std::make_shared<PoolPrimitive>();
   memory::dims pad_end;
   for (size_t a = 0; a < window.rank; ++a) pad_end.push_back(DnnlPadEnd(window, a));
@@ -80,8 +80,9 @@ Result<std::shared_ptr<const PoolPrimitive>> BuildPoolPrimitive(const PoolAttrib
   Status status = dnnl_util::TryDnnl("building the pooling", [&] {
     memory::dims src_dims = conv::DnnlActivationDims(x[0], x[1], window.input);
     memory::dims dst_dims = conv::DnnlActivationDims(x[0], x[1], window.output);
-    entry->src = memory::desc(src_dims, type, dnnl_util::PlainTag(src_dims.size()));
-    entry->dst = memory::desc(dst_dims, type, dnnl_util::PlainTag(dst_dims.size()));
+    // Pooling keeps its input's layout (blocked in, blocked out).
+    entry->src = memory::desc(src_dims, type, dnnl_util::LayoutTag(layout, src_dims.size()));
+    entry->dst = memory::desc(dst_dims, type, dnnl_util::LayoutTag(layout, dst_dims.size()));
     dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, entry->src, entry->dst,
                                         conv::ToDnnlDims(window.strides), conv::ToDnnlDims(window.kernel),
                                         conv::DnnlDilations(window), conv::ToDnnlDims(window.pad_begin), pad_end);
@@ -97,7 +98,10 @@ Result<std::shared_ptr<const PoolPrimitive>> BuildPoolPrimitive(const PoolAttrib
 
 class PoolKernel final : public Kernel {
  public:
-  explicit PoolKernel(PoolAttributes attributes) : attributes_(std::move(attributes)) {}
+  PoolKernel(PoolAttributes attributes, bool blocked_output)
+      : attributes_(std::move(attributes)), blocked_output_(blocked_output) {}
+
+  bool AcceptsBlockedInputs() const override { return true; }
 
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* x, RequireTensor(context, 0, "X"));
@@ -106,26 +110,62 @@ class PoolKernel final : public Kernel {
     RETURN_IF_ERROR(core::CheckedElementCount(out_shape, sizeof(int64_t)).status());
     const bool want_indices = attributes_.kind == PoolKind::kMax && context.output_count() > 1 &&
                               context.output_wanted(1);
-    ASSIGN_OR_RETURN(Tensor * y, context.AllocateOutput(0, x->dtype(), out_shape));
+    core::Allocator& allocator = context.allocator();
+    // The layout the optimizer promised this node's readers.
+    const core::TensorLayout out_layout = blocked_output_ ? dnnl_util::PreferredBlockedLayout() : core::TensorLayout::kPlain;
+    if (DnnlSuits(attributes_, window, x->dtype(), want_indices) && x->rank() == 4 && !x->is_plain()) {
+      // Blocked in: pool in that layout, then hand out what was promised.
+      ASSIGN_OR_RETURN(Tensor pooled, Tensor::CreateBlocked(x->dtype(), out_shape, x->layout(), allocator));
+      Status status = pooled.element_count() ? RunDnnl(window, *x, pooled, allocator) : Status::Ok();
+      if (status.ok()) {
+        ASSIGN_OR_RETURN(Tensor out, dnnl_util::ToLayout(pooled, out_layout, allocator));
+        context.SetOutput(0, std::move(out));
+        return Status::Ok();
+      }
+      if (status.code() != core::StatusCode::kUnimplemented) return status;
+    }
+    std::optional<Tensor> x_plain;
+    if (!x->is_plain()) {
+      ASSIGN_OR_RETURN(x_plain, dnnl_util::ToPlain(*x, allocator));
+      x = &*x_plain;
+    }
+    Tensor* y = nullptr;
+    std::optional<Tensor> y_plain;
+    if (out_layout == core::TensorLayout::kPlain) {
+      ASSIGN_OR_RETURN(y, context.AllocateOutput(0, x->dtype(), out_shape));
+    } else {
+      ASSIGN_OR_RETURN(y_plain, Tensor::Create(x->dtype(), out_shape, allocator));
+      y = &*y_plain;
+    }
     Tensor* indices = nullptr;
     if (want_indices) {
       ASSIGN_OR_RETURN(indices, context.AllocateOutput(1, DataType::kInt64, out_shape));
     }
-    if (y->element_count() == 0) return Status::Ok();
-    if (DnnlSuits(attributes_, window, x->dtype(), want_indices)) {
-      Status status = RunDnnl(window, *x, *y, context.allocator());
+    if (y->element_count() > 0) {
+      Status status = Status(core::StatusCode::kUnimplemented, "");
+      if (DnnlSuits(attributes_, window, x->dtype(), want_indices)) status = RunDnnl(window, *x, *y, allocator);
       // A shape oneDNN has no implementation for falls through to portable code.
-      if (status.code() != core::StatusCode::kUnimplemented) return status;
+      if (status.code() == core::StatusCode::kUnimplemented) {
+        status = pool::PortablePool(attributes_, window, *x, *y, indices);
+      }
+      RETURN_IF_ERROR(status);
     }
-    return pool::PortablePool(attributes_, window, *x, *y, indices);
+    if (y_plain) {
+      ASSIGN_OR_RETURN(Tensor out, dnnl_util::ToLayout(*y_plain, out_layout, allocator));
+      context.SetOutput(0, std::move(out));
+    }
+    return Status::Ok();
   }
 
  private:
   Status RunDnnl(const Window& window, const Tensor& x, Tensor& y, core::Allocator& allocator) const {
     memory::data_type type = *dnnl_util::ToDnnlType(x.dtype());
     std::vector<int64_t> key = x.shape();
-    ASSIGN_OR_RETURN(std::shared_ptr<const PoolPrimitive> entry,
-                     cache_.Get(key, [&] { return BuildPoolPrimitive(attributes_, window, x.shape(), type); }));
+    key.push_back(static_cast<int64_t>(x.layout()));
+    key.push_back(core::IntraOpThreads());
+    ASSIGN_OR_RETURN(std::shared_ptr<const PoolPrimitive> entry, cache_.Get(key, [&] {
+      return BuildPoolPrimitive(attributes_, window, x.shape(), type, x.layout());
+    }));
     if (!entry->available) return core::Unimplemented("oneDNN has no pooling for this shape");
     std::unordered_map<int, memory> args;
     RETURN_IF_ERROR(dnnl_util::TryDnnl("pooling arguments", [&] {
@@ -136,6 +176,7 @@ class PoolKernel final : public Kernel {
   }
 
   PoolAttributes attributes_;
+  bool blocked_output_;
   conv::ShapeCache<PoolPrimitive> cache_;
 };
 
@@ -176,7 +217,8 @@ Result<PoolAttributes> ParsePoolAttributes(const Node& node, PoolKind kind, bool
 template <PoolKind kKind, bool kGlobal>
 Result<std::unique_ptr<Kernel>> CreatePoolKernel(KernelBuildContext& context) {
   ASSIGN_OR_RETURN(PoolAttributes attributes, ParsePoolAttributes(context.node(), kKind, kGlobal));
-  return std::unique_ptr<Kernel>(std::make_unique<PoolKernel>(std::move(attributes)));
+  const bool blocked_output = context.node().GetInt("blocked_output", 0) != 0;
+  return std::unique_ptr<Kernel>(std::make_unique<PoolKernel>(std::move(attributes), blocked_output));
 }
 
 template <PoolKind kKind, bool kGlobal>

@@ -1,6 +1,7 @@
 #include "engine/optimizer/graph_optimizer.h"
 
 #include "engine/optimizer/passes.h"
+#include "engine/runtime/execution_plan.h"
 
 namespace berth::engine {
 
@@ -23,6 +24,10 @@ core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry) {
   RETURN_IF_ERROR(FoldConstants(editor, registry));
   RETURN_IF_ERROR(EliminateIdentities(editor));
   RETURN_IF_ERROR(EliminateDeadNodes(editor));
+  std::unordered_map<std::string, ValueType> types;
+  RETURN_IF_ERROR(InferGraphTypes(graph, registry, {}, &types));
+  RETURN_IF_ERROR(FuseConvolutions(editor, types));
+  RETURN_IF_ERROR(AssignBlockedLayouts(editor, types));
   return core::Status::Ok();
 }
 

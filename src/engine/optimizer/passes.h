@@ -6,6 +6,9 @@
 #include "engine/kernels/op_registry.h"
 #include "engine/optimizer/graph_editor.h"
 
+#include <string>
+#include <unordered_map>
+
 namespace berth::engine {
 
 // Constant nodes become initializers; nodes whose inputs are all constant
@@ -16,5 +19,14 @@ core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry);
 core::Status EliminateIdentities(GraphEditor& editor);
 // Nodes whose outputs nothing reads are removed.
 core::Status EliminateDeadNodes(GraphEditor& editor);
+
+// Conv with constant weights [+ Add of a same-shape tensor] [+ Relu, Clip,
+// LeakyRelu, Sigmoid, Tanh, Elu, HardSwish] becomes one berth.FusedConv whose
+// extras run as oneDNN post-ops.
+core::Status FuseConvolutions(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
+// Marks FusedConv and pooling nodes whose every reader understands channel-
+// blocked layouts to produce one (attribute blocked_output = 1), so chains of
+// convolutions keep oneDNN's layout instead of reordering at every edge.
+core::Status AssignBlockedLayouts(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
 
 }  // namespace berth::engine

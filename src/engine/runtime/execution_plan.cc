@@ -301,6 +301,17 @@ class ExecutionPlan::StepContext : public KernelContext {
     values_[slot] = Value(std::move(tensor));
     return &values_[slot].tensor();
   }
+  Result<core::Tensor*> AllocateBlockedOutput(int index, core::DataType dtype, core::TensorShape shape,
+                                              core::TensorLayout layout) override {
+    if (index < 0 || index >= output_count()) {
+      return core::Internal("{}: output {} out of range", step_->node->Describe(), index);
+    }
+    ASSIGN_OR_RETURN(core::Tensor tensor, core::Tensor::CreateBlocked(dtype, std::move(shape), layout, allocator_));
+    int slot = step_->outputs[index];
+    Value& target = slot < 0 ? scratch_ : values_[slot];
+    target = Value(std::move(tensor));
+    return &target.tensor();
+  }
   void SetOutput(int index, Value value) override {
     if (index < 0 || index >= output_count()) return;
     int slot = step_->outputs[index];
@@ -352,6 +363,18 @@ Status ExecutionPlan::Run(std::span<const Value> inputs, std::span<const Value* 
   StepContext context(*this, values, allocator, options);
   for (const Step& step : steps_) {
     context.SetStep(&step);
+    if (!step.kernel->AcceptsBlockedInputs()) {
+      // Blocked layouts are assigned only where every consumer reads them;
+      // anything else reaching here is a bug, never silently misread data.
+      for (int slot : step.inputs) {
+        if (slot < 0 || is_constant_[slot]) continue;
+        const Value& value = values[slot];
+        if (value.is_tensor() && !value.tensor().is_plain()) {
+          return core::Internal("{}: received a {} tensor it cannot read", step.node->Describe(),
+                                value.tensor().DebugString());
+        }
+      }
+    }
     Status status;
     if (options.on_step) {
       auto start = std::chrono::steady_clock::now();
@@ -366,7 +389,12 @@ Status ExecutionPlan::Run(std::span<const Value> inputs, std::span<const Value* 
   }
   outputs->clear();
   outputs->reserve(output_slots_.size());
-  for (int slot : output_slots_) outputs->push_back(is_constant_[slot] ? constants_[slot] : values[slot]);
+  for (int slot : output_slots_) {
+    outputs->push_back(is_constant_[slot] ? constants_[slot] : values[slot]);
+    if (outputs->back().is_tensor() && !outputs->back().tensor().is_plain()) {
+      return core::Internal("graph '{}': an output was left in a blocked layout", graph_->name);
+    }
+  }
   return Status::Ok();
 }
 
