@@ -6,6 +6,7 @@
 #include "cli/command.h"
 #include "engine/kernels/op_registry.h"
 #include "engine/onnx/model_loader.h"
+#include "engine/optimizer/graph_optimizer.h"
 #include "engine/runtime/execution_plan.h"
 
 namespace berth::cli {
@@ -27,9 +28,10 @@ void CountOps(const engine::Graph& graph, std::map<std::string, int>* histogram,
   }
 }
 
-core::Status Inspect(const std::string& path) {
+core::Status Inspect(const std::string& path, bool optimized, bool dump) {
   ASSIGN_OR_RETURN(auto model, engine::LoadModelFromFile(path));
   const auto& registry = engine::OpRegistry::Builtin();
+  if (optimized) RETURN_IF_ERROR(engine::OptimizeGraph(model->graph, registry));
   std::unordered_map<std::string, engine::ValueType> types;
   RETURN_IF_ERROR(engine::InferGraphTypes(model->graph, registry, {}, &types));
   std::printf("model: %s\n", path.c_str());
@@ -57,6 +59,20 @@ core::Status Inspect(const std::string& path) {
   std::vector<std::pair<std::string, int>> rows(histogram.begin(), histogram.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   for (const auto& [op, count] : rows) std::printf("  %-28s %d\n", op.c_str(), count);
+  if (dump) {
+    std::printf("graph:\n");
+    for (const auto& node : model->graph.nodes) {
+      std::string op = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
+      std::string line = "  " + op + "(";
+      for (size_t i = 0; i < node.inputs.size(); ++i) {
+        auto it = types.find(node.inputs[i]);
+        line += (i ? ", " : "") + node.inputs[i] + (it != types.end() ? ":" + it->second.ToString() : "");
+      }
+      line += ") -> ";
+      for (size_t i = 0; i < node.outputs.size(); ++i) line += (i ? ", " : "") + node.outputs[i];
+      std::printf("%s\n", line.c_str());
+    }
+  }
   if (unsupported.empty()) {
     std::printf("unsupported ops: none\n");
   } else {
@@ -70,10 +86,14 @@ core::Status Inspect(const std::string& path) {
 
 void AddInspectCommand(CLI::App& app, int* exit_code) {
   auto path = std::make_shared<std::string>();
+  auto optimized = std::make_shared<bool>(false);
+  auto dump = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("inspect", "Show a model's inputs, outputs, opsets, ops and parameters");
   cmd->add_option("model", *path, "ONNX model file")->required();
-  cmd->callback([path, exit_code] {
-    core::Status status = Inspect(*path);
+  cmd->add_flag("--optimized", *optimized, "describe the graph after berth's optimizer (fused ops)");
+  cmd->add_flag("--nodes", *dump, "list every node with its inputs' static types");
+  cmd->callback([path, optimized, dump, exit_code] {
+    core::Status status = Inspect(*path, *optimized, *dump);
     *exit_code = status.ok() ? 0 : ReportError(status);
   });
 }

@@ -14,6 +14,7 @@ namespace berth::engine {
 
 void RegisterMatMulIntegerKernels(OpRegistry& registry);  // matmul_integer.cc
 void RegisterEinsumKernels(OpRegistry& registry);         // einsum.cc
+void RegisterFusedMatMulKernels(OpRegistry& registry);    // matmul_fused.cc
 
 namespace {
 
@@ -390,6 +391,7 @@ void RegisterMatMulKernels(OpRegistry& registry) {
   registry.Register("", "Gemm", {1, 6, 7, 9, 11, 13}, InferGemm, CreateGemm);
   RegisterMatMulIntegerKernels(registry);
   RegisterEinsumKernels(registry);
+  RegisterFusedMatMulKernels(registry);
 }
 
 }  // namespace berth::engine

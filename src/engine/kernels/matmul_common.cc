@@ -168,6 +168,17 @@ Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatM
     }
     dnnl::primitive_attr attr = dnnl_util::DefaultAttr();
     if (problem.output_scale != 1.0f) attr.set_output_scales(0, {problem.output_scale});
+    const bool has_addend = !problem.addend.is_zero();
+    if (has_addend || problem.activation.active()) {
+      dnnl::post_ops ops;
+      if (problem.activation_first) problem.activation.AppendTo(ops);
+      if (has_addend) {
+        plan->addend_post_op = ops.len();
+        ops.append_binary(dnnl::algorithm::binary_add, problem.addend);
+      }
+      if (!problem.activation_first) problem.activation.AppendTo(ops);
+      attr.set_post_ops(ops);
+    }
     dnnl::matmul::desc desc = problem.bias.is_zero()
                                   ? dnnl::matmul::desc(problem.src, weights, problem.dst)
                                   : dnnl::matmul::desc(problem.src, weights, problem.bias, problem.dst);
@@ -176,6 +187,7 @@ Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatM
     plan->src = pd.src_desc();
     plan->weights = pd.weights_desc();
     plan->bias = problem.bias;
+    plan->addend = problem.addend;
     plan->dst = pd.dst_desc();
     plan->scratchpad = pd.scratchpad_desc();
   }));
@@ -191,7 +203,7 @@ namespace {
 // per run, and the argument map refers to them, so nothing is allocated.
 struct ThreadArguments {
   uint64_t plan_id = 0;  // 0: unused
-  dnnl::memory src, weights, bias, dst, scratchpad;
+  dnnl::memory src, weights, bias, dst, scratchpad, addend;
   std::unordered_map<int, dnnl::memory> args;
 };
 
@@ -216,6 +228,10 @@ ThreadArguments& ArgumentsFor(const DnnlMatMulPlan& plan) {
   if (!plan.bias.is_zero()) {
     slot.bias = dnnl::memory(plan.bias, engine, DNNL_MEMORY_NONE);
     slot.args[DNNL_ARG_BIAS] = slot.bias;
+  }
+  if (!plan.addend.is_zero()) {
+    slot.addend = dnnl::memory(plan.addend, engine, DNNL_MEMORY_NONE);
+    slot.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan.addend_post_op) | DNNL_ARG_SRC_1] = slot.addend;
   }
   if (plan.scratchpad.get_size() > 0) {
     slot.scratchpad = dnnl::memory(plan.scratchpad, engine, DNNL_MEMORY_NONE);
@@ -247,7 +263,7 @@ void* ThreadScratchpad(size_t bytes) {
 }  // namespace
 
 Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const float* weights, const float* bias,
-                         float* dst, core::Allocator& allocator) {
+                         float* dst, core::Allocator& allocator, const float* addend) {
   std::shared_ptr<void> owned_scratchpad;
   void* scratchpad = nullptr;
   const size_t scratchpad_bytes = plan.scratchpad.get_size();
@@ -268,6 +284,7 @@ Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const flo
     slot.weights.set_data_handle(plan.packed_weights ? plan.packed_weights.get_data_handle()
                                                      : const_cast<float*>(weights));
     if (!plan.bias.is_zero()) slot.bias.set_data_handle(const_cast<float*>(bias));
+    if (!plan.addend.is_zero()) slot.addend.set_data_handle(const_cast<float*>(addend));
     if (scratchpad) slot.scratchpad.set_data_handle(scratchpad);
     dnnl::stream& stream = dnnl_util::ThreadStream();
     plan.primitive.execute(stream, slot.args);

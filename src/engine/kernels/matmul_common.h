@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_shape_cache.h"
+#include "engine/kernels/fused_activation.h"
 #include "engine/kernels/kernel_util.h"
 
 namespace berth::engine {
@@ -147,19 +148,25 @@ class PackedMatMulWeights {
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
 };
 
-// dst = output_scale * (src x weights + bias); bias is a zero desc when absent.
+// dst = output_scale * (src x weights + bias), then the post-ops: `addend`
+// (broadcast to dst) is added and `activation` applied, in that order unless
+// `activation_first`. bias and addend are zero descs when absent.
 struct DnnlMatMulProblem {
   dnnl::memory::desc src;
   dnnl::memory::desc weights;
   dnnl::memory::desc bias;
   dnnl::memory::desc dst;
   float output_scale = 1.0f;
+  dnnl::memory::desc addend;
+  FusedActivation activation;
+  bool activation_first = false;
 };
 
 struct DnnlMatMulPlan {
   uint64_t id = 0;  // unique per plan: keys the per-thread argument objects
   dnnl::matmul primitive;
-  dnnl::memory::desc src, weights, bias, dst, scratchpad;
+  dnnl::memory::desc src, weights, bias, dst, scratchpad, addend;
+  int addend_post_op = 0;  // index of the binary post-op in the chain
   dnnl::memory packed_weights;  // set when built with PackedMatMulWeights
 };
 
@@ -171,7 +178,7 @@ core::Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const Dn
 // none. The memory objects and argument map are kept per thread and plan, so a
 // steady-state call allocates nothing but a scratchpad (from `allocator`).
 core::Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const float* weights, const float* bias,
-                               float* dst, core::Allocator& allocator);
+                               float* dst, core::Allocator& allocator, const float* addend = nullptr);
 
 // Row-major float32 desc for dims (by strides, so any rank oneDNN takes works).
 dnnl::memory::desc RowMajorF32Desc(const dnnl::memory::dims& dims);

@@ -24,6 +24,10 @@ core::Status EliminateDeadNodes(GraphEditor& editor);
 // LeakyRelu, Sigmoid, Tanh, Elu, HardSwish] becomes one berth.FusedConv whose
 // extras run as oneDNN post-ops.
 core::Status FuseConvolutions(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
+// MatMul (float32, rank >= 2) and Gemm with constant B -> berth.FusedMatMul,
+// absorbing operand/result Transposes, scalar scaling, bias, a broadcast
+// addend (residual, attention mask) and an activation (incl. erf GELU).
+core::Status FuseMatMuls(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
 // Marks FusedConv and pooling nodes whose every reader understands channel-
 // blocked layouts to produce one (attribute blocked_output = 1), so chains of
 // convolutions keep oneDNN's layout instead of reordering at every edge.
