@@ -128,7 +128,9 @@ void CheckStridedCopy(DataType dtype, const std::vector<StridedAxis>& axes, int6
     for (size_t a = 0; a < axes.size(); ++a) offset += index[a] * axes[a].stride;
     ASSERT_EQ(0, std::memcmp(&actual[i], &source[offset], std::is_same_v<T, std::string> ? 0 : sizeof(T)))
         << "element " << i;
-    if constexpr (std::is_same_v<T, std::string>) ASSERT_EQ(actual[i], source[offset]) << "element " << i;
+    if constexpr (std::is_same_v<T, std::string>) {
+      ASSERT_EQ(actual[i], source[offset]) << "element " << i;
+    }
     for (size_t a = axes.size(); a-- > 0;) {
       if (++index[a] < axes[a].size) break;
       index[a] = 0;
