@@ -1,12 +1,120 @@
-// berth serve (not implemented yet)
+// berth serve [MODEL.onnx | --model-repository DIR] [options]
+//
+// Runs the KServe v2 HTTP server until SIGTERM/SIGINT, then drains: readiness
+// turns 503, the port closes, in-flight requests finish (for up to
+// --exit-timeout-secs) and the process exits 0. A second signal exits at once.
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+
 #include "cli/command.h"
+#include "core/logging.h"
+#include "server/http_server.h"
+#include "server/model_fetcher.h"
+#include "server/server.h"
+#include "server/server_options.h"
 
 namespace berth::cli {
+namespace {
+
+int Serve(server::ServerOptions options) {
+  options.server_version = BERTH_VERSION;
+  options.build_revision = BERTH_GIT_REVISION;
+  core::Status valid = options.Finalize();
+  if (!valid.ok()) return ReportError(valid);
+  core::SetLogFormat(options.log_format);
+  core::SetLogLevel(options.log_level);
+
+  // Request bodies and parse buffers of a large request go back to the system
+  // when freed: a fixed mmap threshold stops glibc from raising it (and then
+  // keeping such blocks in the heap) after the first large free.
+  mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+
+  // Every thread started from here on inherits the blocked signals; only this
+  // thread receives them, through sigtimedwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (!options.model_url.empty()) {
+    core::Status fetched = server::FetchModelForServing(options.model_url, options.model_repository);
+    if (!fetched.ok()) return ReportError(fetched);
+  }
+  auto server = server::Server::Create(options);
+  if (!server.ok()) return ReportError(server.status());
+  core::LogInfo("berth serve starting",
+                {{"version", options.server_version},
+                 {"revision", options.build_revision},
+                 {"model_control", std::string(server::ModelControlModeName(options.model_control))},
+                 {"repository", options.model_repository.empty() ? options.model_file : options.model_repository},
+                 {"auth", options.api_keys.empty() ? "off" : "bearer"}});
+  core::Status started = (*server)->Start();
+  if (!started.ok()) return ReportError(started);
+  auto http = server::HttpServer::Start(**server, options);
+  if (!http.ok()) {
+    (*server)->Stop();
+    return ReportError(http.status());
+  }
+  core::LogInfo("listening", {{"address", (*http)->address()},
+                              {"port", std::to_string((*http)->port())},
+                              {"http_threads", std::to_string(options.http_threads)}});
+
+  int signal_number = 0;
+  while (signal_number <= 0) signal_number = sigwaitinfo(&signals, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(options.exit_timeout_secs * 1000));
+  core::LogInfo("shutting down: readiness is now 503, no new connections; finishing in-flight requests",
+                {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"},
+                 {"exit_timeout_secs", fmt::format("{}", options.exit_timeout_secs)}});
+  (*server)->BeginShutdown();
+  (*http)->BeginDrain();
+  bool drained = false;
+  while (!drained) {
+    auto step = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+    drained = (*http)->WaitUntilDrained(step);
+    if (drained || std::chrono::steady_clock::now() >= deadline) break;
+    timespec zero{0, 0};
+    if (sigtimedwait(&signals, nullptr, &zero) > 0) {
+      core::LogWarning("second signal: exiting without waiting for in-flight requests");
+      std::_Exit(0);
+    }
+  }
+  if (!drained) {
+    core::LogWarning("exit timeout reached; abandoning the requests still in flight",
+                     {{"open_connections", std::to_string((*http)->open_connections())}});
+    std::_Exit(0);
+  }
+  // Unloading waits for a model load in progress; do not let that outlast the
+  // exit timeout by much either.
+  auto stopped = std::async(std::launch::async, [&] {
+    (*http)->Stop();
+    (*server)->Stop();
+  });
+  if (stopped.wait_until(std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2))) !=
+      std::future_status::ready) {
+    core::LogWarning("models did not unload in time; exiting anyway");
+    std::_Exit(0);
+  }
+  core::LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
 
 void AddServeCommand(CLI::App& app, int* exit_code) {
-  CLI::App* cmd = app.add_subcommand("serve", "(not implemented yet)");
-  cmd->allow_extras();
-  cmd->callback([exit_code] { *exit_code = ReportError(core::Unimplemented("'berth serve' is not implemented yet")); });
+  auto options = std::make_shared<server::ServerOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve models over HTTP: KServe v2 / Open Inference Protocol, health probes, Prometheus metrics");
+  server::AddServerOptions(*cmd, options.get());
+  cmd->footer("Every option can also be set through its BERTH_* environment variable. See docs/SERVING.md.");
+  cmd->callback([options, exit_code] { *exit_code = Serve(*options); });
 }
 
 }  // namespace berth::cli

@@ -1,0 +1,73 @@
+#include "server/instance_scheduler.h"
+
+#include <pthread.h>
+
+namespace berth::server {
+
+InstanceScheduler::InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor,
+                                     Gauge* queue_depth)
+    : name_(std::move(name)),
+      instances_(std::max(instances, 1)),
+      capacity_(std::max<size_t>(capacity, 1)),
+      executor_(std::move(executor)),
+      queue_depth_(queue_depth) {}
+
+InstanceScheduler::~InstanceScheduler() { Stop(); }
+
+void InstanceScheduler::Start() {
+  std::lock_guard lock(mutex_);
+  if (!threads_.empty() || stopping_) return;
+  for (int i = 0; i < instances_; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
+}
+
+core::Status InstanceScheduler::TryEnqueue(InferJob& job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return core::Unavailable("{}: the model version is unloading", name_);
+    if (queue_.size() >= capacity_) {
+      return core::Unavailable("{}: the queue is full ({} requests waiting); retry later", name_, capacity_);
+    }
+    job.enqueued = Clock::now();
+    queue_.push_back(std::move(job));
+    if (queue_depth_) queue_depth_->Set(static_cast<double>(queue_.size()));
+  }
+  work_available_.notify_one();
+  return core::Status::Ok();
+}
+
+void InstanceScheduler::Stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  work_available_.notify_all();
+  for (auto& thread : threads) thread.join();
+}
+
+size_t InstanceScheduler::depth() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void InstanceScheduler::InstanceLoop(int instance) {
+  std::string thread_name = "berth-" + name_;
+  thread_name.resize(std::min<size_t>(thread_name.size(), 15));
+  pthread_setname_np(pthread_self(), thread_name.c_str());
+  for (;;) {
+    InferJob job;
+    {
+      std::unique_lock lock(mutex_);
+      work_available_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // Stopping still drains what was queued: those requests were accepted.
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      if (queue_depth_) queue_depth_->Set(static_cast<double>(queue_.size()));
+    }
+    executor_(job, instance);
+  }
+}
+
+}  // namespace berth::server

@@ -1,0 +1,273 @@
+#include "server/model_version.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "core/logging.h"
+#include "core/parallel.h"
+
+namespace berth::server {
+namespace {
+
+std::string SpecToString(const TensorSpec& spec) {
+  std::string dtype(core::DataTypeWireName(spec.dtype));
+  if (dtype.empty()) dtype = std::string(core::DataTypeName(spec.dtype));
+  if (!spec.rank_known) return dtype + " [?]";
+  return dtype + " " + core::ShapeToString(spec.shape);
+}
+
+std::string TensorToString(const core::Tensor& tensor) {
+  std::string dtype(core::DataTypeWireName(tensor.dtype()));
+  return dtype + " " + core::ShapeToString(tensor.shape());
+}
+
+uint64_t Nanoseconds(Clock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+std::string_view ModelVersionStateName(ModelVersionState state) {
+  switch (state) {
+    case ModelVersionState::kLoading:
+      return "LOADING";
+    case ModelVersionState::kReady:
+      return "READY";
+    case ModelVersionState::kUnloading:
+      return "UNLOADING";
+    case ModelVersionState::kUnavailable:
+      return "UNAVAILABLE";
+    case ModelVersionState::kFailed:
+      return "FAILED";
+  }
+  return "UNAVAILABLE";
+}
+
+core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(const std::string& name, int64_t version,
+                                                               const std::filesystem::path& model_file,
+                                                               config::ModelConfig config,
+                                                               const ModelVersionOptions& options,
+                                                               ServerMetrics* metrics) {
+  auto start = Clock::now();
+  std::unique_ptr<ModelVersion> loaded(new ModelVersion());
+  loaded->name_ = name;
+  loaded->version_ = version;
+  loaded->version_label_ = std::to_string(version);
+  const std::string prefix = fmt::format("model '{}' version {}", name, version);
+
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model_file, ec)) {
+    return core::NotFound("{}: model file '{}' does not exist", prefix, model_file.string());
+  }
+  const int instances = InstanceCount(config);
+  engine::SessionOptions session_options;
+  session_options.intra_op_threads = IntraOpThreadsParameter(config).value_or(options.intra_op_threads);
+  if (session_options.intra_op_threads <= 0) {
+    session_options.intra_op_threads = std::max(1, core::HardwareThreads() / instances);
+  }
+  auto session = engine::Session::Load(model_file, session_options);
+  if (!session.ok()) return session.status().WithContext(prefix);
+  loaded->session_ = std::move(session).value();
+
+  auto signature = CompleteModelConfig(name, loaded->session_->inputs(), loaded->session_->outputs(), &config);
+  if (!signature.ok()) return signature.status().WithContext(fmt::format("version {}", version));
+  loaded->signature_ = std::move(signature).value();
+  loaded->config_ = std::move(config);
+
+  const std::string& v = loaded->version_label_;
+  loaded->requests_success_ = &metrics->inference_requests.WithLabels({name, v, "success"});
+  loaded->requests_client_error_ = &metrics->inference_requests.WithLabels({name, v, "client_error"});
+  loaded->requests_server_error_ = &metrics->inference_requests.WithLabels({name, v, "server_error"});
+  loaded->requests_rejected_ = &metrics->inference_requests.WithLabels({name, v, "rejected"});
+  loaded->queue_seconds_ = &metrics->inference_queue_seconds.WithLabels({name, v});
+  loaded->compute_seconds_ = &metrics->inference_compute_seconds.WithLabels({name, v});
+  loaded->request_seconds_ = &metrics->inference_request_seconds.WithLabels({name, v});
+  loaded->inflight_ = &metrics->inference_inflight.WithLabels({name, v});
+  Gauge* depth = &metrics->inference_queue_depth.WithLabels({name, v});
+
+  ModelVersion* self = loaded.get();
+  loaded->scheduler_ = std::make_unique<InstanceScheduler>(
+      fmt::format("{}:{}", name, version), instances, QueueCapacity(loaded->config_, options.queue_capacity),
+      [self](InferJob& job, int) { self->Execute(job); }, depth);
+  loaded->scheduler_->Start();
+  loaded->load_seconds_ = Seconds(Clock::now() - start);
+  return loaded;
+}
+
+ModelVersion::~ModelVersion() { Shutdown(); }
+
+void ModelVersion::Shutdown() {
+  if (scheduler_) scheduler_->Stop();
+}
+
+std::string ModelVersion::Prefix() const { return fmt::format("model '{}' version {}", name_, version_); }
+
+core::Status ModelVersion::Validate(const InferRequest& request) const {
+  const auto& inputs = signature_.inputs;
+  std::vector<bool> given(inputs.size(), false);
+  int64_t batch = -1;
+  const bool batched = config_.max_batch_size() > 0;
+  for (const auto& [name, value] : request.inputs) {
+    size_t index = 0;
+    while (index < inputs.size() && inputs[index].name != name) ++index;
+    if (index == inputs.size()) {
+      std::string known;
+      for (const auto& spec : inputs) known += (known.empty() ? "" : ", ") + spec.name;
+      return core::InvalidArgument("{} has no input '{}' (inputs: {})", Prefix(), name, known);
+    }
+    if (given[index]) return core::InvalidArgument("{}: input '{}' is given twice", Prefix(), name);
+    given[index] = true;
+    const TensorSpec& spec = inputs[index];
+    const core::Tensor& tensor = value.tensor();
+    bool match = spec.dtype == core::DataType::kUndefined || tensor.dtype() == spec.dtype;
+    if (match && spec.rank_known) {
+      match = tensor.rank() == static_cast<int64_t>(spec.shape.size());
+      for (size_t d = 0; match && d < spec.shape.size(); ++d) {
+        if (spec.shape[d] >= 0 && spec.shape[d] != tensor.dim(static_cast<int64_t>(d))) match = false;
+      }
+    }
+    if (!match) {
+      return core::InvalidArgument("{}: input '{}' expects {}, got {}", Prefix(), name, SpecToString(spec),
+                                   TensorToString(tensor));
+    }
+    if (batched) {
+      if (tensor.rank() == 0) return core::InvalidArgument("{}: input '{}' has no batch dimension", Prefix(), name);
+      int64_t n = tensor.dim(0);
+      if (n > config_.max_batch_size()) {
+        return core::InvalidArgument("{}: input '{}' has batch size {}, above max_batch_size {}", Prefix(), name, n,
+                                     config_.max_batch_size());
+      }
+      if (batch >= 0 && n != batch) {
+        return core::InvalidArgument("{}: inputs disagree on the batch size ({} and {})", Prefix(), batch, n);
+      }
+      batch = n;
+    }
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!given[i]) {
+      return core::InvalidArgument("{}: input '{}' ({}) is missing", Prefix(), inputs[i].name, SpecToString(inputs[i]));
+    }
+  }
+  const auto& outputs = signature_.outputs;
+  if (request.outputs.size() > outputs.size()) {
+    return core::InvalidArgument("{}: {} outputs requested, the model has {}", Prefix(), request.outputs.size(),
+                                 outputs.size());
+  }
+  for (size_t i = 0; i < request.outputs.size(); ++i) {
+    const std::string& name = request.outputs[i];
+    if (std::none_of(outputs.begin(), outputs.end(), [&](const TensorSpec& s) { return s.name == name; })) {
+      std::string known;
+      for (const auto& spec : outputs) known += (known.empty() ? "" : ", ") + spec.name;
+      return core::InvalidArgument("{} has no output '{}' (outputs: {})", Prefix(), name, known);
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (request.outputs[j] == name)
+        return core::InvalidArgument("{}: output '{}' is requested twice", Prefix(), name);
+    }
+  }
+  return core::Status::Ok();
+}
+
+void ModelVersion::RecordOutcome(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess:
+      requests_success_->Increment();
+      break;
+    case Outcome::kClientError:
+      requests_client_error_->Increment();
+      break;
+    case Outcome::kServerError:
+      requests_server_error_->Increment();
+      break;
+    case Outcome::kRejected:
+      requests_rejected_->Increment();
+      break;
+  }
+}
+
+void ModelVersion::Submit(std::shared_ptr<ModelVersion> self, InferRequest request, InferCallback done) {
+  core::Status valid = Validate(request);
+  if (!valid.ok()) {
+    RecordOutcome(Outcome::kClientError);
+    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    done(std::move(valid));
+    return;
+  }
+  InferJob job;
+  job.request = std::move(request);
+  job.done = std::move(done);
+  job.keep_alive = std::move(self);
+  inflight_->Add(1);
+  core::Status queued = scheduler_->TryEnqueue(job);
+  if (!queued.ok()) {
+    inflight_->Add(-1);
+    RecordOutcome(Outcome::kRejected);
+    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    job.done(std::move(queued));
+  }
+}
+
+void ModelVersion::Execute(InferJob& job) {
+  const auto start = Clock::now();
+  const auto queue_time = start - job.enqueued;
+  auto outputs = session_->Run(job.request.inputs, job.request.outputs);
+  const auto end = Clock::now();
+  const auto compute_time = end - start;
+  const auto total_time = end - job.request.received;
+
+  queue_seconds_->Observe(Seconds(queue_time));
+  compute_seconds_->Observe(Seconds(compute_time));
+  stats_.queue_count.fetch_add(1, std::memory_order_relaxed);
+  stats_.queue_ns.fetch_add(Nanoseconds(queue_time), std::memory_order_relaxed);
+  stats_.compute_count.fetch_add(1, std::memory_order_relaxed);
+  stats_.compute_ns.fetch_add(Nanoseconds(compute_time), std::memory_order_relaxed);
+  stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
+  stats_.last_inference_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           std::chrono::system_clock::now().time_since_epoch())
+                                                           .count()),
+                                 std::memory_order_relaxed);
+
+  core::Result<InferResponse> result = [&]() -> core::Result<InferResponse> {
+    if (!outputs.ok()) {
+      core::Status status = outputs.status().WithContext(Prefix());
+      // The engine reports bad inputs as kInvalidArgument; anything else is ours.
+      return status;
+    }
+    InferResponse response;
+    response.id = std::move(job.request.id);
+    response.model_name = name_;
+    response.model_version = version_;
+    response.queue_time = queue_time;
+    response.compute_time = compute_time;
+    response.outputs.reserve(outputs->size());
+    for (size_t i = 0; i < outputs->size(); ++i) {
+      const std::string& output_name =
+          job.request.outputs.empty() ? signature_.outputs[i].name : job.request.outputs[i];
+      core::Value& value = (*outputs)[i];
+      if (!value.is_tensor()) {
+        return core::Unimplemented("{}: output '{}' is {}, not a tensor; it cannot be returned", Prefix(), output_name,
+                                   value.is_sequence() ? "a sequence" : "an empty optional");
+      }
+      response.outputs.push_back({output_name, std::move(value.tensor())});
+    }
+    return response;
+  }();
+
+  if (result.ok()) {
+    RecordOutcome(Outcome::kSuccess);
+    stats_.success_count.fetch_add(1, std::memory_order_relaxed);
+    stats_.success_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
+  } else {
+    RecordOutcome(result.status().code() == core::StatusCode::kInvalidArgument ? Outcome::kClientError
+                                                                               : Outcome::kServerError);
+    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    stats_.fail_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
+  }
+  request_seconds_->Observe(Seconds(total_time));
+  inflight_->Add(-1);
+  job.done(std::move(result));
+}
+
+}  // namespace berth::server

@@ -1,0 +1,115 @@
+// ModelVersion: one loaded version of one model — its completed config, its
+// engine Session, its InstanceScheduler and its metrics.
+//
+// Lifecycle (driven by ModelRepository, see model_repository.h):
+//   loading    ModelVersion::Load runs on the repository's loader thread:
+//              reads the model, compiles the session, starts the instances.
+//   ready      the repository puts a shared_ptr into its routing table;
+//              requests hold their own shared_ptr while they are queued or run.
+//   unloading  the repository drops its pointer; the version keeps serving
+//              the requests that hold one. When the last one finishes, the
+//              shared_ptr's deleter hands the object to the repository's
+//              reaper thread, which calls Shutdown (joins the instances) and
+//              deletes it. So an unload never fails a request already routed.
+//
+// Thread safety: everything but Shutdown may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "engine/runtime/session.h"
+#include "server/infer_request.h"
+#include "server/instance_scheduler.h"
+#include "server/metrics.h"
+#include "server/model_config.h"
+
+namespace berth::server {
+
+enum class ModelVersionState { kLoading, kReady, kUnloading, kUnavailable, kFailed };
+// "LOADING", "READY", "UNLOADING", "UNAVAILABLE", "FAILED" (Triton's names, plus FAILED).
+std::string_view ModelVersionStateName(ModelVersionState state);
+
+// Cumulative counts for the statistics route (Triton's field names).
+struct ModelVersionStats {
+  std::atomic<uint64_t> success_count{0};
+  std::atomic<uint64_t> success_ns{0};
+  std::atomic<uint64_t> fail_count{0};
+  std::atomic<uint64_t> fail_ns{0};
+  std::atomic<uint64_t> queue_count{0};
+  std::atomic<uint64_t> queue_ns{0};
+  std::atomic<uint64_t> compute_count{0};
+  std::atomic<uint64_t> compute_ns{0};
+  std::atomic<uint64_t> execution_count{0};
+  std::atomic<uint64_t> last_inference_ms{0};  // Unix epoch milliseconds
+};
+
+struct ModelVersionOptions {
+  int intra_op_threads = 0;     // 0 = hardware threads / instances
+  size_t queue_capacity = 128;  // unless the config sets max_queue_size
+};
+
+class ModelVersion {
+ public:
+  // Loads `model_file`, completes `config` from it and starts the instances.
+  // Errors name the model, the version and the reason.
+  static core::Result<std::unique_ptr<ModelVersion>> Load(const std::string& name, int64_t version,
+                                                          const std::filesystem::path& model_file,
+                                                          config::ModelConfig config,
+                                                          const ModelVersionOptions& options, ServerMetrics* metrics);
+  ~ModelVersion();
+  ModelVersion(const ModelVersion&) = delete;
+  ModelVersion& operator=(const ModelVersion&) = delete;
+
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const std::string& version_label() const { return version_label_; }
+  const config::ModelConfig& config() const { return config_; }
+  const ModelSignature& signature() const { return signature_; }
+  double load_seconds() const { return load_seconds_; }
+  const ModelVersionStats& stats() const { return stats_; }
+  size_t queue_depth() const { return scheduler_->depth(); }
+
+  // Checks the request's inputs and requested outputs against the signature.
+  core::Status Validate(const InferRequest& request) const;
+
+  // Validates and queues the request; `done` gets the response or the error.
+  // `self` is this version's shared_ptr: the job keeps it alive.
+  void Submit(std::shared_ptr<ModelVersion> self, InferRequest request, InferCallback done);
+
+  // Stops taking requests, finishes the queued ones, joins the instances.
+  // Never call it from an instance thread.
+  void Shutdown();
+
+ private:
+  ModelVersion() = default;
+  void Execute(InferJob& job);
+  enum class Outcome { kSuccess, kClientError, kServerError, kRejected };
+  void RecordOutcome(Outcome outcome);
+  std::string Prefix() const;
+
+  std::string name_;
+  int64_t version_ = 0;
+  std::string version_label_;
+  config::ModelConfig config_;
+  ModelSignature signature_;
+  std::unique_ptr<engine::Session> session_;
+  std::unique_ptr<InstanceScheduler> scheduler_;
+  double load_seconds_ = 0;
+  ModelVersionStats stats_;
+
+  // Metric series, looked up once at load.
+  Counter* requests_success_ = nullptr;
+  Counter* requests_client_error_ = nullptr;
+  Counter* requests_server_error_ = nullptr;
+  Counter* requests_rejected_ = nullptr;
+  Histogram* queue_seconds_ = nullptr;
+  Histogram* compute_seconds_ = nullptr;
+  Histogram* request_seconds_ = nullptr;
+  Gauge* inflight_ = nullptr;
+};
+
+}  // namespace berth::server

@@ -1,0 +1,167 @@
+#include "server/server.h"
+
+#include "core/logging.h"
+
+namespace berth::server {
+
+core::Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
+  std::unique_ptr<Server> server(new Server(std::move(options)));
+  ASSIGN_OR_RETURN(server->repository_,
+                   ModelRepository::Create(server->options_.RepositoryOptions(), &server->metrics_));
+  return server;
+}
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)), metrics_(options_.server_version, options_.build_revision) {}
+
+Server::~Server() { Stop(); }
+
+core::Status Server::Start() {
+  RETURN_IF_ERROR(repository_->Start());
+  started_ = true;
+  return core::Status::Ok();
+}
+
+void Server::BeginShutdown() { shutting_down_ = true; }
+
+void Server::Stop() {
+  shutting_down_ = true;
+  if (repository_) repository_->Stop();
+}
+
+bool Server::IsReady(std::string* reason) const {
+  if (shutting_down_) {
+    if (reason) *reason = "the server is shutting down";
+    return false;
+  }
+  if (!started_) {
+    if (reason) *reason = "the server is starting";
+    return false;
+  }
+  return repository_->AllReady(reason);
+}
+
+ServerMetadata Server::Metadata() const {
+  return {"berth",
+          options_.server_version,
+          {"binary_tensor_data", "parameters", "model_repository", "model_configuration", "statistics"}};
+}
+
+core::Result<ModelMetadata> Server::GetModelMetadata(std::string_view name, int64_t version) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model, repository_->Acquire(name, version));
+  ModelMetadata metadata;
+  metadata.name = model->name();
+  for (const auto& ready : repository_->ReadyVersions(name)) metadata.versions.push_back(ready->version_label());
+  metadata.platform = model->config().platform();
+  metadata.inputs = model->signature().inputs;
+  metadata.outputs = model->signature().outputs;
+  return metadata;
+}
+
+core::Result<ModelReadiness> Server::GetModelReadiness(std::string_view name, int64_t version) const {
+  ASSIGN_OR_RETURN(ModelStatus status, repository_->GetModelStatus(name));
+  ModelReadiness readiness;
+  readiness.name = status.name;
+  readiness.version = version;
+  if (version == 0) {
+    readiness.ready = status.ready;
+    readiness.state = status.ready ? ModelVersionState::kReady : ModelVersionState::kUnavailable;
+    readiness.reason = status.reason;
+    for (auto it = status.versions.rbegin(); it != status.versions.rend(); ++it) {
+      if (!readiness.ready && it->state == ModelVersionState::kLoading) readiness.state = ModelVersionState::kLoading;
+      if (readiness.reason.empty() && !it->reason.empty()) readiness.reason = it->reason;
+    }
+    if (!readiness.ready && readiness.state != ModelVersionState::kLoading) {
+      for (const auto& v : status.versions) {
+        if (v.state == ModelVersionState::kFailed) readiness.state = ModelVersionState::kFailed;
+      }
+    }
+    return readiness;
+  }
+  for (const auto& v : status.versions) {
+    if (v.version != version) continue;
+    readiness.ready = v.state == ModelVersionState::kReady;
+    readiness.state = v.state;
+    readiness.reason = v.reason;
+    return readiness;
+  }
+  return core::NotFound("model '{}' has no version {}", name, version);
+}
+
+core::Result<std::string> Server::GetModelConfigJson(std::string_view name, int64_t version) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model, repository_->Acquire(name, version));
+  return ModelConfigToJson(model->config());
+}
+
+core::Result<std::vector<ModelStatistics>> Server::GetModelStatistics(std::string_view name, int64_t version) const {
+  std::vector<ModelStatus> models;
+  if (name.empty()) {
+    models = repository_->ListModels();
+  } else {
+    ASSIGN_OR_RETURN(ModelStatus status, repository_->GetModelStatus(name));
+    models.push_back(std::move(status));
+  }
+  std::vector<ModelStatistics> all;
+  bool found_version = version == 0;
+  for (const auto& model : models) {
+    std::vector<std::shared_ptr<ModelVersion>> ready = repository_->ReadyVersions(model.name);
+    for (const auto& v : model.versions) {
+      if (version != 0 && v.version != version) continue;
+      found_version = true;
+      ModelStatistics stats;
+      stats.name = model.name;
+      stats.version = v.version;
+      stats.state = v.state;
+      stats.reason = v.reason;
+      for (const auto& loaded : ready) {
+        if (loaded->version() != v.version) continue;
+        const ModelVersionStats& s = loaded->stats();
+        stats.last_inference_ms = s.last_inference_ms.load();
+        stats.success_count = s.success_count.load();
+        stats.success_ns = s.success_ns.load();
+        stats.fail_count = s.fail_count.load();
+        stats.fail_ns = s.fail_ns.load();
+        stats.queue_count = s.queue_count.load();
+        stats.queue_ns = s.queue_ns.load();
+        stats.compute_count = s.compute_count.load();
+        stats.compute_ns = s.compute_ns.load();
+        stats.execution_count = s.execution_count.load();
+        stats.inference_count = stats.success_count;
+        stats.queue_depth = loaded->queue_depth();
+      }
+      all.push_back(std::move(stats));
+    }
+  }
+  if (!found_version) return core::NotFound("model '{}' has no version {}", name, version);
+  return all;
+}
+
+std::vector<ModelStatus> Server::RepositoryIndex() const { return repository_->ListModels(); }
+
+void Server::LoadModel(const std::string& name, std::function<void(core::Status)> done) {
+  if (shutting_down_) {
+    done(core::Unavailable("the server is shutting down"));
+    return;
+  }
+  repository_->Load(name, std::move(done));
+}
+
+core::Status Server::UnloadModel(std::string_view name) { return repository_->Unload(name); }
+
+void Server::Infer(InferRequest request, InferCallback done) {
+  auto model = repository_->Acquire(request.model_name, request.model_version);
+  if (!model.ok()) {
+    done(model.status());
+    return;
+  }
+  std::shared_ptr<ModelVersion> version = std::move(model).value();
+  ModelVersion* raw = version.get();
+  raw->Submit(std::move(version), std::move(request), std::move(done));
+}
+
+std::string Server::RenderMetrics() {
+  metrics_.server_ready.WithLabels({}).Set(IsReady() ? 1 : 0);
+  return metrics_.Render();
+}
+
+}  // namespace berth::server

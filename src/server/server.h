@@ -1,0 +1,106 @@
+// Server: the one narrow API every frontend uses (HTTP/KServe today, gRPC
+// later). It owns the model repository and the metrics, and speaks only
+// native types (InferRequest, TensorSpec, Status). A frontend parses its wire
+// format into these, calls Server, and writes the result back; it holds no
+// model state of its own.
+//
+// Lifecycle: Create -> Start (models load in the background; IsReady is false
+// until every model to serve is ready) -> BeginShutdown (IsReady false from
+// then on; requests still run) -> Stop (unloads everything, after the
+// frontends have drained).
+//
+// Thread safety: all methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "server/infer_request.h"
+#include "server/metrics.h"
+#include "server/model_repository.h"
+#include "server/server_options.h"
+
+namespace berth::server {
+
+struct ServerMetadata {
+  std::string name;
+  std::string version;
+  std::vector<std::string> extensions;
+};
+
+struct ModelMetadata {
+  std::string name;
+  std::vector<std::string> versions;  // ready versions, ascending
+  std::string platform;
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+};
+
+struct ModelReadiness {
+  std::string name;
+  int64_t version = 0;  // 0 when asked about the model as a whole
+  bool ready = false;
+  ModelVersionState state = ModelVersionState::kUnavailable;
+  std::string reason;
+};
+
+struct ModelStatistics {
+  std::string name;
+  int64_t version = 0;
+  ModelVersionState state = ModelVersionState::kUnavailable;
+  std::string reason;
+  uint64_t last_inference_ms = 0;
+  uint64_t inference_count = 0;
+  uint64_t execution_count = 0;
+  uint64_t success_count = 0, success_ns = 0;
+  uint64_t fail_count = 0, fail_ns = 0;
+  uint64_t queue_count = 0, queue_ns = 0;
+  uint64_t compute_count = 0, compute_ns = 0;
+  size_t queue_depth = 0;
+};
+
+class Server {
+ public:
+  static core::Result<std::unique_ptr<Server>> Create(ServerOptions options);
+  ~Server();
+
+  core::Status Start();
+  void BeginShutdown();
+  void Stop();
+
+  bool IsLive() const { return true; }
+  // Ready: started, not shutting down, and every model to serve is ready.
+  bool IsReady(std::string* reason = nullptr) const;
+  ServerMetadata Metadata() const;
+
+  core::Result<ModelMetadata> GetModelMetadata(std::string_view name, int64_t version) const;
+  core::Result<ModelReadiness> GetModelReadiness(std::string_view name, int64_t version) const;
+  core::Result<std::string> GetModelConfigJson(std::string_view name, int64_t version) const;
+  // name empty = every model; version 0 = every version.
+  core::Result<std::vector<ModelStatistics>> GetModelStatistics(std::string_view name, int64_t version) const;
+  std::vector<ModelStatus> RepositoryIndex() const;
+  void LoadModel(const std::string& name, std::function<void(core::Status)> done);
+  core::Status UnloadModel(std::string_view name);
+
+  // Routes, validates and queues; `done` is called exactly once.
+  void Infer(InferRequest request, InferCallback done);
+
+  ServerMetrics& metrics() { return metrics_; }
+  std::string RenderMetrics();
+  const ServerOptions& options() const { return options_; }
+  ModelRepository& repository() { return *repository_; }
+
+ private:
+  explicit Server(ServerOptions options);
+
+  const ServerOptions options_;
+  ServerMetrics metrics_;
+  std::unique_ptr<ModelRepository> repository_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace berth::server

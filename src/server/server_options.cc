@@ -1,0 +1,188 @@
+#include "server/server_options.h"
+
+#include <fstream>
+#include <map>
+#include <thread>
+
+namespace berth::server {
+namespace {
+
+std::string Trim(std::string_view text) {
+  size_t begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return "";
+  size_t end = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+}  // namespace
+
+core::Result<core::LogFormat> ParseLogFormat(std::string_view text) {
+  if (text == "text") return core::LogFormat::kText;
+  if (text == "json") return core::LogFormat::kJson;
+  return core::InvalidArgument("log format '{}' is not 'text' or 'json'", text);
+}
+
+core::Result<core::LogLevel> ParseLogLevel(std::string_view text) {
+  if (text == "debug") return core::LogLevel::kDebug;
+  if (text == "info") return core::LogLevel::kInfo;
+  if (text == "warning" || text == "warn") return core::LogLevel::kWarning;
+  if (text == "error") return core::LogLevel::kError;
+  return core::InvalidArgument("log level '{}' is not debug, info, warning or error", text);
+}
+
+void AddServerOptions(CLI::App& cmd, ServerOptions* o) {
+  cmd.add_option("model", o->model_file, "serve this one ONNX file (model named after the file, version 1)")
+      ->envname("BERTH_MODEL");
+  cmd.add_option("--model-repository", o->model_repository, "model repository directory (Triton layout)")
+      ->envname("BERTH_MODEL_REPOSITORY");
+  cmd.add_option("--model-control", o->model_control, "none | poll | explicit")
+      ->envname("BERTH_MODEL_CONTROL")
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, ModelControlMode>{{"none", ModelControlMode::kNone},
+                                                                          {"poll", ModelControlMode::kPoll},
+                                                                          {"explicit", ModelControlMode::kExplicit}})
+              .description(""))
+      ->type_name("MODE")
+      ->default_str("none");
+  cmd.add_option("--repository-poll-secs", o->repository_poll_secs, "poll mode: seconds between repository scans")
+      ->envname("BERTH_REPOSITORY_POLL_SECS")
+      ->capture_default_str();
+  cmd.add_option("--load-model", o->load_models, "explicit mode: load this model at startup (repeatable)")
+      ->envname("BERTH_LOAD_MODEL")
+      ->delimiter(',');
+  cmd.add_option("--model-url", o->model_url,
+                 "download models into --model-repository before serving (http(s):// or s3://; see berth pull)")
+      ->envname("BERTH_MODEL_URL");
+  cmd.add_option("--host", o->host, "address to listen on")->envname("BERTH_HOST")->capture_default_str();
+  cmd.add_option("--port", o->port, "port to listen on (0 = any free port)")
+      ->envname("BERTH_PORT")
+      ->capture_default_str();
+  cmd.add_option("--http-threads", o->http_threads, "HTTP I/O threads (0 = one per core, at most 8)")
+      ->envname("BERTH_HTTP_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--max-connections", o->max_connections, "open connections at most; more are answered 503")
+      ->envname("BERTH_MAX_CONNECTIONS")
+      ->capture_default_str();
+  cmd.add_option("--max-request-bytes", o->max_request_bytes, "request body limit (e.g. 64MiB); larger: 413")
+      ->envname("BERTH_MAX_REQUEST_BYTES")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd.add_option("--max-header-bytes", o->max_header_bytes, "request line + headers limit; larger: 431")
+      ->envname("BERTH_MAX_HEADER_BYTES")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd.add_option("--max-uri-bytes", o->max_uri_bytes, "request target limit; longer: 414")
+      ->envname("BERTH_MAX_URI_BYTES")
+      ->capture_default_str();
+  cmd.add_option("--max-json-depth", o->max_json_depth, "nesting limit of request JSON")
+      ->envname("BERTH_MAX_JSON_DEPTH")
+      ->capture_default_str();
+  cmd.add_option("--max-queue-size", o->max_queue_size, "queued requests per model version; more: 503")
+      ->envname("BERTH_MAX_QUEUE_SIZE")
+      ->capture_default_str();
+  cmd.add_option("--request-timeout-secs", o->request_timeout_secs, "time to receive a request or send a response")
+      ->envname("BERTH_REQUEST_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--idle-timeout-secs", o->idle_timeout_secs, "close keep-alive connections idle this long")
+      ->envname("BERTH_IDLE_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--exit-timeout-secs", o->exit_timeout_secs,
+                 "on SIGTERM/SIGINT, wait this long for in-flight requests")
+      ->envname("BERTH_EXIT_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--intra-op-threads", o->intra_op_threads, "threads per model instance (0 = cores / instances)")
+      ->envname("BERTH_INTRA_OP_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--api-key", o->api_keys, "require 'Authorization: Bearer KEY' (all routes but health)")
+      ->envname("BERTH_API_KEY");
+  cmd.add_option("--api-key-file", o->api_key_file, "file holding the API key(s), one per line")
+      ->envname("BERTH_API_KEY_FILE");
+  cmd.add_option("--log-format", o->log_format, "text | json")
+      ->envname("BERTH_LOG_FORMAT")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, core::LogFormat>{{"text", core::LogFormat::kText},
+                                                                                 {"json", core::LogFormat::kJson}})
+                      .description(""))
+      ->type_name("FORMAT")
+      ->default_str("text");
+  cmd.add_option("--log-level", o->log_level, "debug | info | warning | error")
+      ->envname("BERTH_LOG_LEVEL")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, core::LogLevel>{{"debug", core::LogLevel::kDebug},
+                                                                                {"info", core::LogLevel::kInfo},
+                                                                                {"warning", core::LogLevel::kWarning},
+                                                                                {"error", core::LogLevel::kError}})
+                      .description(""))
+      ->type_name("LEVEL")
+      ->default_str("info");
+}
+
+core::Status ServerOptions::Finalize() {
+  if (model_repository.empty() && model_file.empty()) {
+    return core::InvalidArgument(
+        "nothing to serve: give --model-repository DIR (or BERTH_MODEL_REPOSITORY) or MODEL.onnx");
+  }
+  if (!model_repository.empty() && !model_file.empty()) {
+    return core::InvalidArgument("give either --model-repository or a model file, not both");
+  }
+  if (!model_url.empty() && model_repository.empty()) {
+    return core::InvalidArgument("--model-url needs --model-repository DIR (a writable directory to download into)");
+  }
+  if (port < 0 || port > 65535) return core::InvalidArgument("--port {} is not in [0, 65535]", port);
+  if (http_threads < 0 || http_threads > 256)
+    return core::InvalidArgument("--http-threads {} is not in [0, 256]", http_threads);
+  if (http_threads == 0) {
+    http_threads = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  }
+  if (max_connections < 1) return core::InvalidArgument("--max-connections must be at least 1");
+  if (max_request_bytes < 1) return core::InvalidArgument("--max-request-bytes must be at least 1");
+  if (max_header_bytes < 1024 || max_header_bytes > (64u << 20)) {
+    return core::InvalidArgument("--max-header-bytes {} is not in [1KiB, 64MiB]", max_header_bytes);
+  }
+  if (max_uri_bytes < 64) return core::InvalidArgument("--max-uri-bytes must be at least 64");
+  if (max_json_depth < 4 || max_json_depth > 1000) {
+    return core::InvalidArgument("--max-json-depth {} is not in [4, 1000]", max_json_depth);
+  }
+  if (max_queue_size < 1) return core::InvalidArgument("--max-queue-size must be at least 1");
+  if (!(request_timeout_secs > 0)) return core::InvalidArgument("--request-timeout-secs must be positive");
+  if (!(idle_timeout_secs > 0)) return core::InvalidArgument("--idle-timeout-secs must be positive");
+  if (!(exit_timeout_secs >= 0)) return core::InvalidArgument("--exit-timeout-secs must not be negative");
+  if (model_control == ModelControlMode::kPoll && !(repository_poll_secs > 0)) {
+    return core::InvalidArgument("--repository-poll-secs must be positive");
+  }
+  if (!load_models.empty() && model_control != ModelControlMode::kExplicit) {
+    return core::InvalidArgument("--load-model needs --model-control explicit");
+  }
+  if (intra_op_threads < 0) return core::InvalidArgument("--intra-op-threads must not be negative");
+
+  std::vector<std::string> keys;
+  for (const auto& key : api_keys) {
+    std::string trimmed = Trim(key);
+    if (!trimmed.empty()) keys.push_back(trimmed);
+  }
+  if (!api_key_file.empty()) {
+    std::ifstream file(api_key_file);
+    if (!file) return core::InvalidArgument("cannot read --api-key-file '{}'", api_key_file);
+    std::string line;
+    size_t before = keys.size();
+    while (std::getline(file, line)) {
+      std::string trimmed = Trim(line);
+      if (!trimmed.empty() && trimmed[0] != '#') keys.push_back(trimmed);
+    }
+    if (keys.size() == before) return core::InvalidArgument("--api-key-file '{}' holds no key", api_key_file);
+  }
+  api_keys = std::move(keys);
+  return core::Status::Ok();
+}
+
+ModelRepositoryOptions ServerOptions::RepositoryOptions() const {
+  ModelRepositoryOptions repository;
+  repository.root = model_repository;
+  repository.model_file = model_file;
+  repository.mode = model_control;
+  repository.poll_interval = std::chrono::milliseconds(static_cast<int64_t>(repository_poll_secs * 1000));
+  repository.startup_models = load_models;
+  repository.version_options.intra_op_threads = intra_op_threads;
+  repository.version_options.queue_capacity = max_queue_size;
+  return repository;
+}
+
+}  // namespace berth::server

@@ -1,0 +1,72 @@
+// ServerOptions: every setting of `berth serve`, with its flag and its
+// BERTH_* environment variable (flags win over the environment). The table
+// in docs/SERVING.md mirrors AddServerOptions; keep the two in step.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/logging.h"
+#include "core/status.h"
+#include "server/model_repository.h"
+
+namespace berth::server {
+
+struct ServerOptions {
+  // What to serve: a repository directory, or one model file (shorthand).
+  std::string model_repository;
+  std::string model_file;
+  ModelControlMode model_control = ModelControlMode::kNone;
+  double repository_poll_secs = 15;
+  std::vector<std::string> load_models;  // explicit mode: loaded at startup
+  // Downloaded into model_repository before serving (berth pull's code:
+  // http(s) or s3://, digests from BERTH_MODEL_SHA256 / BERTH_MODEL_MANIFEST).
+  std::string model_url;
+
+  // Network.
+  std::string host = "127.0.0.1";
+  int port = 8080;       // 0 = any free port (logged)
+  int http_threads = 0;  // 0 = one per hardware thread, at most 8
+  size_t max_connections = 4096;
+
+  // Limits.
+  uint64_t max_request_bytes = uint64_t{64} << 20;  // body
+  uint32_t max_header_bytes = 16 * 1024;            // request line and headers
+  uint32_t max_uri_bytes = 8 * 1024;
+  int max_json_depth = 32;
+  size_t max_queue_size = 128;       // per model version, unless config.pbtxt sets one
+  double request_timeout_secs = 30;  // to receive a whole request / send a response
+  double idle_timeout_secs = 60;     // keep-alive connection with no request
+  double exit_timeout_secs = 30;     // SIGTERM: wait this long for in-flight requests
+
+  // Execution.
+  int intra_op_threads = 0;  // per model instance; 0 = hardware threads / instances
+
+  // Auth: any of these keys, as "Authorization: Bearer <key>".
+  std::vector<std::string> api_keys;
+  std::string api_key_file;
+
+  // Logging.
+  core::LogFormat log_format = core::LogFormat::kText;
+  core::LogLevel log_level = core::LogLevel::kInfo;
+
+  // Reported by /v2 and berth_build_info; set by the CLI.
+  std::string server_version = "0.0.0";
+  std::string build_revision = "unknown";
+
+  // Checks ranges and combinations; reads api_key_file into api_keys.
+  core::Status Finalize();
+  ModelRepositoryOptions RepositoryOptions() const;
+};
+
+// Adds every option to `command` (flags, BERTH_* environment variables,
+// defaults, help). The values land in `options` when the command line is parsed.
+void AddServerOptions(CLI::App& command, ServerOptions* options);
+
+// Parses "text|json" and "debug|info|warning|error".
+core::Result<core::LogFormat> ParseLogFormat(std::string_view text);
+core::Result<core::LogLevel> ParseLogLevel(std::string_view text);
+
+}  // namespace berth::server

@@ -1,0 +1,326 @@
+#!/usr/bin/python3
+"""End-to-end: auth, SIGTERM draining, Prometheus metrics."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import berth_testlib as t
+
+ADD_REQUEST = t.infer_body(t.add_inputs([[1, 2, 3, 4]], [[1, 1, 1, 1]]))
+
+
+class Auth(t.unittest.TestCase):
+    """--api-key / --api-key-file / BERTH_API_KEY: Bearer required everywhere
+    but the health routes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = t.temp_dir("berth-auth-")
+        t.binary_model(os.path.join(cls.repo, "add", "1", "model.onnx"), "Add")
+        key_file = os.path.join(cls.repo, "keys")
+        with open(key_file, "w") as f:
+            f.write("# rotated keys, one per line\nkey-from-file\n")
+        cls.server = t.BerthServer(["--model-repository", cls.repo, "--api-key-file", key_file],
+                                   env={"BERTH_API_KEY": "key-from-env"})
+        cls.server.wait_ready()
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    PROTECTED = [("GET", "/v2"), ("GET", "/v2/models/add"), ("GET", "/v2/models/add/ready"),
+                 ("GET", "/v2/models/add/config"), ("GET", "/v2/models/stats"), ("GET", "/metrics"),
+                 ("POST", "/v2/repository/index"), ("POST", "/v2/models/add/infer"),
+                 ("POST", "/v2/repository/models/add/load"), ("GET", "/v2/nothing")]
+
+    def test_health_routes_are_open(self):
+        for path in ("/v2/health/live", "/v2/health/ready", "/health"):
+            self.assertEqual(t.request(self.port, "GET", path)[0], 200, path)
+        url = f"http://127.0.0.1:{self.port}/v2/health/ready"
+        self.assertEqual(subprocess.run([t.BERTH, "health", "--url", url], capture_output=True).returncode, 0)
+
+    def test_every_other_route_needs_a_key(self):
+        for method, path in self.PROTECTED:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic a2V5LWZyb20tZW52"},
+                            {"Authorization": "Bearer"}, {"Authorization": "key-from-env"}):
+                body = json.dumps(ADD_REQUEST).encode() if method == "POST" else None
+                status, response_headers, response = t.request(self.port, method, path, body, headers)
+                self.assertEqual(status, 401, (method, path, headers))
+                self.assertEqual(response_headers["www-authenticate"], "Bearer")
+                self.assertIn("API key", json.loads(response)["error"])
+
+    def test_valid_keys_from_env_and_file(self):
+        for key in ("key-from-env", "key-from-file"):
+            for scheme in ("Bearer", "bearer"):
+                headers = {"Authorization": f"{scheme} {key}"}
+                status, body = t.post_json(self.port, "/v2/models/add/infer", ADD_REQUEST, headers)
+                self.assertEqual(status, 200, (key, body))
+                self.assertEqual(t.request(self.port, "GET", "/metrics", headers=headers)[0], 200)
+
+    def test_unauthenticated_upload_is_refused_before_the_body(self):
+        # Headers announce 10 MB; the server answers 401 without waiting for it.
+        raw = (b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+        status, headers, body = t.raw_exchange(self.port, raw, timeout=5)
+        self.assertEqual(status, 401)
+        self.assertEqual(headers.get("connection"), "close")
+
+
+class SigtermDrain(t.unittest.TestCase):
+    """SIGTERM: readiness 503, the port closes, in-flight requests finish,
+    exit 0."""
+
+    def test_sigterm_drains_in_flight_requests(self):
+        repo = t.temp_dir("berth-drain-")
+        t.slow_model(os.path.join(repo, "slow", "1", "model.onnx"))
+        server = t.BerthServer(["--model-repository", repo, "--exit-timeout-secs", "30"])
+        server.wait_ready()
+        port = server.port
+        request = t.infer_body([{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}])
+        started = time.time()
+        self.assertEqual(t.post_json(port, "/v2/models/slow/infer", request)[0], 200)
+        one_request = time.time() - started
+
+        results = []
+
+        def infer():
+            try:
+                results.append(t.post_json(port, "/v2/models/slow/infer", request))
+            except Exception as e:  # noqa: BLE001
+                results.append((0, repr(e)))
+
+        clients = [threading.Thread(target=infer) for _ in range(3)]
+        for c in clients:
+            c.start()
+        # A readiness probe whose request line arrives before the signal and
+        # whose end arrives after it.
+        probe = t.RawConnection(port)
+        probe.send(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\n")
+        t.wait_until(lambda: t.metric_value(t.scrape(port), "berth_inference_inflight_requests",
+                                            model="slow", version="1") == 3, message="3 requests in flight")
+        signalled = time.time()
+        server.signal(signal.SIGTERM)
+        t.wait_until(lambda: "shutting down" in server.log(), message="drain start")
+        probe.send(b"\r\n")
+        status, headers, body = probe.read_response()
+        probe.close()
+        self.assertEqual(status, 503)
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertFalse(json.loads(body)["ready"])
+
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return False
+            except OSError:
+                return True
+        t.wait_until(refused, timeout=5, message="the port to close")
+
+        for c in clients:
+            c.join(60)
+        self.assertEqual([s for s, _ in results], [200, 200, 200], results)
+        self.assertEqual(server.process.wait(60), 0)
+        self.assertGreater(time.time() - signalled, 0)
+        log = server.log()
+        self.assertIn("shutting down", log)
+        self.assertIn("stopped", log)
+        server.stop()
+
+    def test_exit_timeout_bounds_the_wait(self):
+        repo = t.temp_dir("berth-drain-")
+        t.slow_model(os.path.join(repo, "slow", "1", "model.onnx"), steps=2000)
+        server = t.BerthServer(["--model-repository", repo, "--exit-timeout-secs", "0.5"])
+        server.wait_ready()
+        request = json.dumps(t.infer_body([{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}])).encode()
+        connections = []
+        for _ in range(3):
+            c = t.RawConnection(server.port)
+            c.send(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" %
+                   (len(request), request))
+            connections.append(c)
+        t.wait_until(lambda: t.metric_value(t.scrape(server.port), "berth_inference_inflight_requests",
+                                            model="slow", version="1") == 3, message="requests in flight")
+        started = time.time()
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.process.wait(30), 0)
+        self.assertLess(time.time() - started, 10)
+        self.assertIn("exit timeout reached", server.log())
+        for c in connections:
+            c.close()
+        server.stop()
+
+
+class QueueFullRejects(t.unittest.TestCase):
+    """A full per-version queue answers 503 with Retry-After at once."""
+
+    def test_full_queue_is_503_with_retry_after(self):
+        repo = t.temp_dir("berth-queue-")
+        # About a second per request: long enough to observe each step.
+        t.slow_model(os.path.join(repo, "slow", "1", "model.onnx"), steps=2000)
+        server = t.BerthServer(["--model-repository", repo, "--max-queue-size", "1"])
+        try:
+            server.wait_ready()
+            request = json.dumps(t.infer_body([{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}])).encode()
+            raw = (b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                   % (len(request), request))
+            connections = [t.RawConnection(server.port, timeout=60) for _ in range(4)]
+            # One runs, one waits, the others find the queue full. Each step
+            # waits for the server to see the previous one, so the order is
+            # not left to the scheduler.
+            connections[0].send(raw)
+            def running_and_waiting(running, waiting):
+                families = t.scrape(server.port)
+                labels = {"model": "slow", "version": "1"}
+                return (t.metric_value(families, "berth_inference_inflight_requests", **labels) == running + waiting
+                        and t.metric_value(families, "berth_inference_queue_depth", **labels) == waiting)
+
+            t.wait_until(lambda: running_and_waiting(1, 0), message="first request running")
+            connections[1].send(raw)
+            t.wait_until(lambda: running_and_waiting(1, 1), message="second request queued")
+            for c in connections[2:]:
+                c.send(raw)
+            responses = [c.read_response() for c in connections]
+            for c in connections:
+                c.close()
+            statuses = sorted(r[0] for r in responses)
+            self.assertEqual(statuses.count(200), 2, statuses)
+            self.assertEqual(statuses.count(503), 2, statuses)
+            rejected = [r for r in responses if r[0] == 503][0]
+            self.assertEqual(rejected[1].get("retry-after"), "1")
+            self.assertIn("queue is full", json.loads(rejected[2])["error"])
+            families = t.scrape(server.port)
+            self.assertEqual(t.metric_value(families, "berth_inference_requests_total", model="slow", version="1",
+                                            outcome="rejected"), 2)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class ReadinessWhileLoading(t.unittest.TestCase):
+    """Readiness is 503 until every model to serve has loaded; liveness is
+    200 from the start."""
+
+    def test_ready_is_503_while_a_model_loads(self):
+        repo = t.temp_dir("berth-loading-")
+        # Tens of thousands of nodes: compiling takes a noticeable moment.
+        t.slow_model(os.path.join(repo, "big", "1", "model.onnx"), elements=4, steps=60000)
+        server = t.BerthServer(["--model-repository", repo])
+        try:
+            status, body = t.get_json(server.port, "/v2/health/ready")
+            self.assertEqual(t.get_json(server.port, "/v2/health/live")[0], 200)
+            self.assertEqual(status, 503, body)
+            self.assertIn("loading", body["error"])
+            status, body = t.get_json(server.port, "/v2/models/big/ready")
+            self.assertEqual((status, body["state"]), (503, "LOADING"))
+            server.wait_ready(timeout=120)
+            self.assertEqual(t.get_json(server.port, "/v2/models/big/ready")[0], 200)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class MetricsScrapedParsedIncreasing(t.unittest.TestCase):
+    """/metrics parses as Prometheus text, names follow the conventions, and
+    the counters and histograms move with the traffic."""
+
+    REQUIRED = {
+        "berth_inference_requests_total": "counter",
+        "berth_inference_queue_duration_seconds": "histogram",
+        "berth_inference_compute_duration_seconds": "histogram",
+        "berth_inference_request_duration_seconds": "histogram",
+        "berth_inference_inflight_requests": "gauge",
+        "berth_inference_queue_depth": "gauge",
+        "berth_model_state": "gauge",
+        "berth_model_load_duration_seconds": "gauge",
+        "berth_server_ready": "gauge",
+        "berth_http_requests_total": "counter",
+        "berth_http_request_duration_seconds": "histogram",
+        "berth_http_open_connections": "gauge",
+        "process_resident_memory_bytes": "gauge",
+        "process_cpu_seconds_total": "counter",
+        "process_start_time_seconds": "gauge",
+        "berth_build_info": "gauge",
+    }
+
+    def test_metrics_scraped_parsed_and_increasing(self):
+        repo = t.temp_dir("berth-metrics-")
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        server = t.BerthServer(["--model-repository", repo])
+        try:
+            server.wait_ready()
+            port = server.port
+            t.post_json(port, "/v2/models/add/infer", ADD_REQUEST)
+            before = t.scrape(port)
+            for name, kind in self.REQUIRED.items():
+                self.assertIn(name, before, name)
+                self.assertEqual(before[name]["type"], kind, name)
+                self.assertTrue(before[name]["help"], name)
+            labels = {"model": "add", "version": "1"}
+            self.assertEqual(t.metric_value(before, "berth_model_state", state="ready", **labels), 1)
+            self.assertEqual(t.metric_value(before, "berth_model_state", state="loading", **labels), 0)
+            self.assertGreater(t.metric_value(before, "berth_model_load_duration_seconds", **labels), 0)
+            self.assertGreater(t.metric_value(before, "process_resident_memory_bytes"), 1 << 20)
+            self.assertEqual(t.metric_value(before, "berth_server_ready"), 1)
+            build = [s for s in before["berth_build_info"]["samples"]][0]
+            self.assertEqual(set(build[1]), {"version", "revision"})
+
+            for _ in range(5):
+                self.assertEqual(t.post_json(port, "/v2/models/add/infer", ADD_REQUEST)[0], 200)
+            for _ in range(2):
+                bad = t.infer_body(t.add_inputs([[1, 2, 3]], [[1, 2, 3]]))
+                self.assertEqual(t.post_json(port, "/v2/models/add/infer", bad)[0], 400)
+            after = t.scrape(port)
+
+            def delta(name, **extra):
+                return (t.metric_value(after, name, **labels, **extra) or 0) - \
+                    (t.metric_value(before, name, **labels, **extra) or 0)
+            self.assertEqual(delta("berth_inference_requests_total", outcome="success"), 5)
+            self.assertEqual(delta("berth_inference_requests_total", outcome="client_error"), 2)
+            self.assertEqual(delta("berth_inference_compute_duration_seconds_count"), 5)
+            self.assertEqual(delta("berth_inference_queue_duration_seconds_count"), 5)
+            self.assertEqual(delta("berth_inference_request_duration_seconds_count"), 5)
+            self.assertGreater(delta("berth_inference_compute_duration_seconds_sum"), 0)
+            infer_route = {"route": "/v2/models/{model}/infer"}
+            ok_after = t.metric_value(after, "berth_http_requests_total", code="200", **infer_route)
+            ok_before = t.metric_value(before, "berth_http_requests_total", code="200", **infer_route)
+            self.assertEqual(ok_after - ok_before, 5)
+            self.assertEqual(t.metric_value(after, "berth_http_requests_total", code="400", **infer_route), 2)
+            metrics_route = {"route": "/metrics", "code": "200"}
+            # The scrape that produced `before` is counted once it has been written.
+            self.assertGreater(t.metric_value(after, "berth_http_requests_total", **metrics_route),
+                               t.metric_value(before, "berth_http_requests_total", **metrics_route) or 0)
+            self.assertGreaterEqual(t.metric_value(after, "process_cpu_seconds_total"),
+                                    t.metric_value(before, "process_cpu_seconds_total"))
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
+class RequestLog(t.unittest.TestCase):
+    """One log line per request (id, model, version, status, latency), as text
+    or JSON."""
+
+    def test_json_request_log(self):
+        repo = t.temp_dir("berth-log-")
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        server = t.BerthServer(["--model-repository", repo, "--log-format", "json"])
+        try:
+            server.wait_ready()
+            body = dict(ADD_REQUEST, id="log-me")
+            t.post_json(server.port, "/v2/models/add/infer", body)
+            t.post_json(server.port, "/v2/models/add/versions/7/infer", body)
+            t.wait_until(lambda: server.log().count('"msg":"request"') >= 2, message="request lines")
+            lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+            requests = [line for line in lines if line["msg"] == "request"]
+            ok = [r for r in requests if r["status"] == "200"][0]
+            self.assertEqual((ok["id"], ok["model"], ok["version"], ok["method"]), ("log-me", "add", "1", "POST"))
+            self.assertGreater(float(ok["latency_ms"]), 0)
+            missing = [r for r in requests if r["status"] == "404"][0]
+            self.assertEqual((missing["model"], missing["version"]), ("add", "7"))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    t.main()
