@@ -37,3 +37,20 @@ sanitize: deps
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan
+
+# Container images and the compose stack (deploy/, see deploy/README.md). The
+# scripts start a Docker engine where none answers and make the Debian base
+# image where no registry has it. `make image` compiles inside the image's
+# builder stage (BERTH_PREBUILT=path packages a binary built here instead);
+# image-test and stack-test package the binary `build` made, so CI compiles
+# berth once.
+.PHONY: image image-test stack-test
+
+image:
+	BERTH_PREBUILT="$(BERTH_PREBUILT)" JOBS="$(JOBS)" scripts/build-images.sh
+
+image-test: build
+	BERTH_PREBUILT="$(BUILD_DIR)/berth" scripts/image-test.sh
+
+stack-test: build
+	BERTH_PREBUILT="$(BUILD_DIR)/berth" scripts/stack-test.sh

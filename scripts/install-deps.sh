@@ -8,9 +8,10 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config ccache git
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev rapidjson-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
-  libhiredis-dev zlib1g-dev"
+  libhiredis-dev zlib1g-dev ca-certificates"
 TEST_PKGS="curl python3-minimal python3-numpy python3-onnx python3-torch python3-torchvision
-  python3-sklearn clang libclang-rt-14-dev wrk nginx-light"
+  python3-sklearn clang libclang-rt-14-dev wrk nginx-light
+  python3-yaml yamllint docker-compose"
 
 want="$BUILD_PKGS"
 case "${1:-all}" in
