@@ -1,4 +1,6 @@
 // berth: one binary for running, inspecting, benchmarking and serving models.
+#include <malloc.h>
+
 #include <cstdio>
 
 #include "cli/command.h"
@@ -17,6 +19,11 @@ int ReportError(const core::Status& status) {
 }  // namespace berth::cli
 
 int main(int argc, char** argv) {
+  // Large blocks (weights, request bodies, parse buffers) go back to the
+  // system when freed: a fixed mmap threshold stops glibc from raising it
+  // after the first large free and then keeping such blocks in the heap —
+  // which would keep a model's plain weights resident after prepacking.
+  mallopt(M_MMAP_THRESHOLD, 512 * 1024);
   CLI::App app{"berth: a small, fast inference server for ONNX models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("berth ") + BERTH_VERSION + " (" + BERTH_GIT_REVISION + ")");

@@ -3,7 +3,6 @@
 // Runs the KServe v2 HTTP server until SIGTERM/SIGINT, then drains: readiness
 // turns 503, the port closes, in-flight requests finish (for up to
 // --exit-timeout-secs) and the process exits 0. A second signal exits at once.
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -28,11 +27,6 @@ int Serve(server::ServerOptions options) {
   if (!valid.ok()) return ReportError(valid);
   core::SetLogFormat(options.log_format);
   core::SetLogLevel(options.log_level);
-
-  // Request bodies and parse buffers of a large request go back to the system
-  // when freed: a fixed mmap threshold stops glibc from raising it (and then
-  // keeping such blocks in the heap) after the first large free.
-  mallopt(M_MMAP_THRESHOLD, 512 * 1024);
 
   // Every thread started from here on inherits the blocked signals; only this
   // thread receives them, through sigtimedwait.

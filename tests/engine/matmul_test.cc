@@ -12,6 +12,7 @@
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
+#include "engine/kernels/matmul_common.h"
 #include "engine/runtime/session.h"
 #include "test_models.h"
 
@@ -324,6 +325,68 @@ TEST(MatMulKernel, PrepackedWeightsServeManyShapesConcurrently) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// The prepacked weights are the only copy: the session drops the initializer
+// once every reader keeps its own, and results stay exact across shapes.
+TEST(MatMulKernel, PrepackedWeightsAreHeldOnce) {
+  const TensorShape b_shape{96, 40};
+  const auto b = RandomValues(core::ElementCount(b_shape), 21);
+  auto model = BuildModel(
+      "MatMul", {{"a", Make<float>({2, 96}, RandomValues(192, 2))}, {"b", Make<float>(b_shape, b), true}}, 1, {}, 17);
+  ASSERT_TRUE(model);
+  model->graph.inputs[0].type.dims[0] = Dimension{};
+  auto session = Session::Create(model, {.intra_op_threads = 1});
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_FALSE((*session)->model().graph.IsInitializer("b"));
+  for (int64_t rows : {2, 1, 7, 2}) {
+    const auto a = RandomValues(rows * 96, static_cast<uint32_t>(rows));
+    TensorShape expected_shape;
+    const auto expected = ReferenceMatMul({rows, 96}, a, b_shape, b, &expected_shape);
+    auto out = (*session)->Run({{"a", Make<float>({rows, 96}, a)}});
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    ExpectNear(expected, (*out)[0].tensor());
+  }
+}
+
+// A constant that something else reads (here: a graph output) stays.
+TEST(MatMulKernel, SharedWeightsAreKept) {
+  const TensorShape b_shape{8, 4};
+  const auto b = RandomValues(32, 5);
+  auto model = BuildModel("MatMul", {{"a", Make<float>({1, 8}, RandomValues(8, 6))}, {"b", Make<float>(b_shape, b), true}},
+                          1, {}, 17);
+  ASSERT_TRUE(model);
+  ValueInfo b_output;
+  b_output.name = "b";
+  b_output.type = ValueType::Tensor(DataType::kFloat32, {Dimension{8, ""}, Dimension{4, ""}});
+  model->graph.outputs.push_back(b_output);
+  auto session = Session::Create(model, {.intra_op_threads = 1});
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  EXPECT_TRUE((*session)->model().graph.IsInitializer("b"));
+  auto out = (*session)->Run({{"a", Make<float>({1, 8}, RandomValues(8, 6))}});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->size(), 2u);
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ((*out)[1].tensor().data<float>()[i], b[i]);
+}
+
+// Paths that take no packed weights get the plain ones back, rebuilt from the
+// packed copy (a transposed view included) once the plain copy is gone.
+TEST(PackedMatMulWeights, PlainTensorIsRebuiltFromThePackedCopy) {
+  const int64_t k = 64, n = 48;
+  const auto values = RandomValues(k * n, 17);
+  for (bool transposed : {false, true}) {
+    Tensor weights = Make<float>(transposed ? TensorShape{n, k} : TensorShape{k, n}, values);
+    const dnnl::memory::dims strides = transposed ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1};
+    PackedMatMulWeights packed(weights, dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, strides));
+    weights = Tensor();  // the packed weights hold the only reference now
+    const dnnl::memory::desc blocked({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::BA16a64b);
+    ASSERT_TRUE(packed.Get(blocked).ok());
+    auto plain = packed.PlainTensor();
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    ASSERT_EQ(plain->shape(), packed.operand().shape());
+    for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(plain->data<float>()[i], values[i]) << i;
+    EXPECT_EQ(packed.operand().raw_data(), nullptr);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class Kernel {
   // True for kernels that read inputs in channel-blocked layouts as well as
   // plain ones. The runtime refuses to hand a blocked tensor to any other.
   virtual bool AcceptsBlockedInputs() const { return false; }
+  // True when the kernel took what it needs of constant input `index` at
+  // build time (prepacked weights) and never reads that input at run time.
+  // When every reader of a constant says so, the plan and the session drop
+  // it, so the model's weights are held once (the input then arrives empty).
+  virtual bool KeepsConstantInput(int index) const { return false; }
 };
 
 // What an operator factory sees while building a kernel at load time.

@@ -64,9 +64,14 @@ class MatMulKernel final : public Kernel {
     packed_b_ = std::make_unique<PackedMatMulWeights>(*constant_b, RowMajorF32Desc({k, n}));
   }
 
+  bool KeepsConstantInput(int index) const override { return index == 1 && packed_b_; }
+
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    ASSIGN_OR_RETURN(const Tensor* b, RequireTensor(context, 1, "B"));
+    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
+    if (!b) {
+      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
+    }
     if (a->dtype() != b->dtype()) {
       return core::InvalidArgument("MatMul inputs have different types {} and {}", core::DataTypeName(a->dtype()),
                                    core::DataTypeName(b->dtype()));
@@ -88,7 +93,7 @@ class MatMulKernel final : public Kernel {
  private:
   // Steady state: one cache lookup, the output allocation, one oneDNN call.
   Status ComputeFloat(KernelContext& context, const Tensor& a, const Tensor& b) const {
-    const bool packed = packed_b_ && b.raw_data() == packed_b_->tensor().raw_data();
+    const bool packed = packed_b_ != nullptr;
     DnnlShapeKey key;
     key.Add(a.shape());
     key.Add(-1);
@@ -101,7 +106,12 @@ class MatMulKernel final : public Kernel {
     }
     ASSIGN_OR_RETURN(Tensor * out, context.AllocateOutput(0, DataType::kFloat32, entry->shapes.output));
     if (!entry->plan) {
-      PlainMatMul<float>(entry->shapes, a, b, *out);
+      if (!packed) {
+        PlainMatMul<float>(entry->shapes, a, b, *out);
+        return Status::Ok();
+      }
+      ASSIGN_OR_RETURN(Tensor plain_b, packed_b_->PlainTensor());
+      PlainMatMul<float>(entry->shapes, a, plain_b, *out);
       return Status::Ok();
     }
     return RunDnnlMatMulPlan(*entry->plan, a.data<float>(), b.data<float>(), nullptr, out->data<float>(),
@@ -250,9 +260,14 @@ class GemmKernel final : public Kernel {
     }
   }
 
+  bool KeepsConstantInput(int index) const override { return index == 1 && packed_b_; }
+
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    ASSIGN_OR_RETURN(const Tensor* b, RequireTensor(context, 1, "B"));
+    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
+    if (!b) {
+      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
+    }
     const Tensor* c = context.input_tensor(2);
     if (a->dtype() != b->dtype() || (c && c->dtype() != a->dtype())) {
       return core::InvalidArgument("Gemm inputs have different types {}, {}{}", core::DataTypeName(a->dtype()),
@@ -282,7 +297,7 @@ class GemmKernel final : public Kernel {
   }
 
   Status ComputeFloat(KernelContext& context, const Tensor& a, const Tensor& b, const Tensor* c) const {
-    const bool packed = packed_b_ && b.raw_data() == packed_b_->tensor().raw_data();
+    const bool packed = packed_b_ != nullptr;
     DnnlShapeKey key;
     key.Add(a.shape());
     key.Add(-1);
@@ -299,8 +314,12 @@ class GemmKernel final : public Kernel {
     ASSIGN_OR_RETURN(Tensor * out, context.AllocateOutput(0, DataType::kFloat32, {d.m, d.n}));
     if (out->element_count() == 0) return Status::Ok();
     if (!entry->plan) {
-      ReferenceGemm<float>(attrs_, d, a.data<float>(), b.data<float>(), c ? c->data<float>() : nullptr,
-                           out->data<float>());
+      Tensor plain_b;
+      if (packed) {
+        ASSIGN_OR_RETURN(plain_b, packed_b_->PlainTensor());
+      }
+      ReferenceGemm<float>(attrs_, d, a.data<float>(), (packed ? plain_b : b).data<float>(),
+                           c ? c->data<float>() : nullptr, out->data<float>());
       return Status::Ok();
     }
     const float* bias = nullptr;

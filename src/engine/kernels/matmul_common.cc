@@ -131,7 +131,9 @@ void MatMulBatchOffsets(const MatMulShapes& shapes, std::vector<int64_t>* a_offs
 // ---------------------------------------------------------------------------
 
 PackedMatMulWeights::PackedMatMulWeights(core::Tensor weights, dnnl::memory::desc plain)
-    : weights_(std::move(weights)), plain_(std::move(plain)) {}
+    : header_(core::Tensor::Wrap(weights.dtype(), weights.shape(), nullptr, nullptr)),
+      weights_(std::move(weights)),
+      plain_(std::move(plain)) {}
 
 Result<dnnl::memory> PackedMatMulWeights::Get(const dnnl::memory::desc& layout) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -140,18 +142,38 @@ Result<dnnl::memory> PackedMatMulWeights::Get(const dnnl::memory::desc& layout) 
   }
   dnnl::memory memory;
   RETURN_IF_ERROR(dnnl_util::TryDnnl("reorder matmul weights", [&] {
-    dnnl::memory source(plain_, dnnl_util::CpuEngine(), const_cast<void*>(weights_.raw_data()));
-    if (layout == plain_) {
+    const dnnl::engine& engine = dnnl_util::CpuEngine();
+    dnnl::memory source = weights_.raw_data() ? dnnl::memory(plain_, engine, const_cast<void*>(weights_.raw_data()))
+                                              : packed_.front().second;
+    if (layout == plain_ && weights_.raw_data()) {
       memory = source;
+      aliases_plain_ = true;
       return;
     }
-    memory = dnnl::memory(layout, dnnl_util::CpuEngine());
+    memory = dnnl::memory(layout, engine);
     dnnl::stream& stream = dnnl_util::ThreadStream();
     dnnl::reorder(source, memory).execute(stream, source, memory);
     stream.wait();
   }));
   packed_.emplace_back(layout, memory);
+  // The packed copy now stands for the weights; the plain one goes (unless a
+  // primitive reads the plain layout directly).
+  if (!aliases_plain_) weights_ = core::Tensor();
   return memory;
+}
+
+Result<core::Tensor> PackedMatMulWeights::PlainTensor() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (weights_.raw_data() || packed_.empty()) return weights_;
+  ASSIGN_OR_RETURN(core::Tensor plain, core::Tensor::Create(header_.dtype(), header_.shape()));
+  RETURN_IF_ERROR(dnnl_util::TryDnnl("reorder matmul weights back", [&] {
+    dnnl::memory source = packed_.front().second;
+    dnnl::memory target(plain_, dnnl_util::CpuEngine(), plain.raw_data());
+    dnnl::stream& stream = dnnl_util::ThreadStream();
+    dnnl::reorder(source, target).execute(stream, source, target);
+    stream.wait();
+  }));
+  return plain;
 }
 
 Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatMulProblem& problem,

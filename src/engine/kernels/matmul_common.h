@@ -132,20 +132,31 @@ void ReferenceMatMul(const MatMulShapes& shapes, const T* a, const T* b, T* out)
 // A constant float32 weight operand as a primitive reads it (`plain`: dims and
 // strides, which may express a transpose), plus copies reordered into the
 // layouts primitives asked for. Copies are made once and shared between
-// primitives that want the same layout. Thread-safe.
+// primitives that want the same layout. Once the first packed copy exists the
+// plain weights are dropped (further layouts are reordered from the packed
+// copy), so a model's weights are held once: the kernel reports the operand
+// through Kernel::KeepsConstantInput and the plan releases its own copy.
+// Thread-safe.
 class PackedMatMulWeights {
  public:
   PackedMatMulWeights(core::Tensor weights, dnnl::memory::desc plain);
-  const core::Tensor& tensor() const { return weights_; }
+  // The operand's dtype and shape, with no data: for shapes and cache keys.
+  const core::Tensor& operand() const { return header_; }
   const dnnl::memory::desc& plain() const { return plain_; }
   // The weights in `layout`, reordering on first use.
   core::Result<dnnl::memory> Get(const dnnl::memory::desc& layout);
+  // The weights as the plain operand (the tensor the kernel was built with),
+  // for the rare paths that take no packed weights; rebuilt from the packed
+  // copy once the plain one is gone.
+  core::Result<core::Tensor> PlainTensor();
 
  private:
   std::mutex mutex_;
-  core::Tensor weights_;
+  core::Tensor header_;
+  core::Tensor weights_;  // empty once dropped
   dnnl::memory::desc plain_;
   std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
+  bool aliases_plain_ = false;  // a "packed" copy is weights_ itself
 };
 
 // dst = output_scale * (src x weights + bias), then the post-ops: `addend`

@@ -108,9 +108,14 @@ class FusedMatMulKernel final : public Kernel {
         *constant_b, StridedDesc({b.dims[r - 2], b.dims[r - 1]}, {b.strides[r - 2], b.strides[r - 1]}));
   }
 
+  bool KeepsConstantInput(int index) const override { return index == 1 && packed_b_; }
+
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    ASSIGN_OR_RETURN(const Tensor* b, RequireTensor(context, 1, "B"));
+    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
+    if (!b) {
+      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
+    }
     const Tensor* bias = context.input_tensor(2);
     const Tensor* addend = context.input_tensor(3);
     if (a->dtype() != DataType::kFloat32 || b->dtype() != DataType::kFloat32 ||
@@ -118,7 +123,7 @@ class FusedMatMulKernel final : public Kernel {
       return core::Unimplemented("FusedMatMul runs on float32 only, got {} x {}", core::DataTypeName(a->dtype()),
                                  core::DataTypeName(b->dtype()));
     }
-    const bool packed = packed_b_ && b->raw_data() == packed_b_->tensor().raw_data();
+    const bool packed = packed_b_ != nullptr;
     DnnlShapeKey key;
     key.Add(a->shape());
     key.Add(-1);
@@ -137,7 +142,9 @@ class FusedMatMulKernel final : public Kernel {
       return RunDnnlMatMulPlan(*entry->plan, a->data<float>(), b->data<float>(), bias ? bias->data<float>() : nullptr,
                                out->data<float>(), context.allocator(), addend ? addend->data<float>() : nullptr);
     }
-    return RunPlain(*entry, *a, *b, bias, addend, *out, context.allocator());
+    if (!packed) return RunPlain(*entry, *a, *b, bias, addend, *out, context.allocator());
+    ASSIGN_OR_RETURN(Tensor plain_b, packed_b_->PlainTensor());
+    return RunPlain(*entry, *a, plain_b, bias, addend, *out, context.allocator());
   }
 
  private:

@@ -257,6 +257,7 @@ Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(
       if (slot >= 0 && last_use[slot] < s) last_use[slot] = s;
     }
   }
+  ReleaseConstantsKeptByKernels(*plan);
   std::vector<bool> keep(plan->slot_count_, false);
   for (int slot : plan->output_slots_) keep[slot] = true;
   for (int slot = 0; slot < plan->slot_count_; ++slot) {
@@ -265,6 +266,33 @@ Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(
     }
   }
   return plan;
+}
+
+void ExecutionPlan::ReleaseConstantsKeptByKernels(ExecutionPlan& plan) {
+  // A constant goes when it has readers and each is a kernel input the kernel
+  // keeps itself; any other use (another kernel, a subgraph, a graph output)
+  // keeps it.
+  std::vector<bool> kept(plan.slot_count_, false), needed(plan.slot_count_, false);
+  for (const Step& step : plan.steps_) {
+    for (size_t i = 0; i < step.inputs.size(); ++i) {
+      const int slot = step.inputs[i];
+      if (slot < 0) continue;
+      if (step.kernel->KeepsConstantInput(static_cast<int>(i))) {
+        kept[slot] = true;
+      } else {
+        needed[slot] = true;
+      }
+    }
+    for (int slot : step.implicit_inputs) needed[slot] = true;
+  }
+  for (int slot : plan.output_slots_) needed[slot] = true;
+  for (const auto& [name, slot] : plan.slot_of_) {
+    if (plan.is_constant_[slot] && kept[slot] && !needed[slot]) {
+      plan.constants_[slot] = Value();
+      plan.released_constants_.push_back(name);
+    }
+  }
+  std::sort(plan.released_constants_.begin(), plan.released_constants_.end());
 }
 
 // ---------------------------------------------------------------------------

@@ -50,6 +50,9 @@ class ExecutionPlan {
   // Static types after inference, by value name.
   const std::unordered_map<std::string, ValueType>& value_types() const { return value_types_; }
   size_t step_count() const { return steps_.size(); }
+  // Initializers the plan dropped because the kernels reading them keep their
+  // own (prepacked) copies; the graph's copies can go too (Session does so).
+  const std::vector<std::string>& released_constants() const { return released_constants_; }
 
  private:
   struct Step {
@@ -62,6 +65,7 @@ class ExecutionPlan {
   };
   class StepContext;
   class BuildContext;
+  static void ReleaseConstantsKeptByKernels(ExecutionPlan& plan);
   friend class StepContext;
 
   const Graph* graph_ = nullptr;
@@ -69,6 +73,7 @@ class ExecutionPlan {
   std::unordered_map<std::string, int> slot_of_;
   std::vector<core::Value> constants_;  // by slot; kind kNone unless a constant
   std::vector<bool> is_constant_;
+  std::vector<std::string> released_constants_;
   std::vector<std::string> outer_names_;
   std::vector<int> outer_slots_;
   std::vector<int> input_slots_;

@@ -24,6 +24,10 @@ Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<Model> model, S
   const OpRegistry& registry = OpRegistry::Builtin();
   if (options.optimize) RETURN_IF_ERROR(OptimizeGraph(session->model_->graph, registry));
   ASSIGN_OR_RETURN(session->plan_, ExecutionPlan::Compile(session->model_->graph, registry));
+  // Weights the kernels hold prepacked need no second copy in the graph.
+  for (const std::string& name : session->plan_->released_constants()) {
+    session->model_->graph.initializers.erase(name);
+  }
   const auto& types = session->plan_->value_types();
   for (const ValueInfo* input : session->model_->graph.RequiredInputs()) {
     ValueInfo info = *input;
