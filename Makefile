@@ -35,6 +35,14 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L sanitize
 
+# berth against ONNX Runtime 1.30 (npm, into bench/node_modules) and PyTorch
+# eager on the four reference models; not part of `make test`. Extra
+# arguments for bench/run.py: make bench BENCH_ARGS="--models mlp --rounds 1".
+BENCH_ARGS ?=
+bench: build
+	@[ -d bench/node_modules/onnxruntime-node ] || npm install --prefix bench --ignore-scripts --no-audit --no-fund
+	/usr/bin/python3 bench/run.py --berth $(BUILD_DIR)/berth $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BUILD_DIR) build-asan
 

@@ -9,9 +9,13 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config ccache git
   libboost-dev libboost-system-dev rapidjson-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
   libhiredis-dev zlib1g-dev ca-certificates"
+# libopenblas0-pthread: Debian's PyTorch and numpy call BLAS through the
+# libblas.so.3 alternative, which is the slow reference BLAS until an
+# optimised one is installed (the PyTorch references and `make bench`).
 TEST_PKGS="curl python3-minimal python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn clang libclang-rt-14-dev wrk nginx-light
-  python3-yaml yamllint docker-compose"
+  python3-yaml yamllint docker-compose
+  libopenblas0-pthread"
 
 want="$BUILD_PKGS"
 case "${1:-all}" in
@@ -19,6 +23,12 @@ case "${1:-all}" in
   all) want="$want $TEST_PKGS" ;;
   *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
 esac
+
+# make bench installs ONNX Runtime with npm; Debian's nodejs/npm unless the
+# machine already has a node of its own.
+if [ "${1:-all}" = all ] && ! command -v npm >/dev/null 2>&1; then
+  want="$want nodejs npm"
+fi
 
 missing=""
 for p in $want; do

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "cli/command.h"
@@ -35,10 +36,18 @@ struct BenchArguments {
   bool profile = false;
 };
 
+// This process's own peak: VmHWM from /proc/self/status. (getrusage's
+// ru_maxrss survives execve, so it would report the parent's peak when that
+// was higher — a benchmark driver that had a model in memory, say.)
 double PeakRssMegabytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;  // kB
+  }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
 double Percentile(std::vector<double> sorted, double q) {
