@@ -18,11 +18,13 @@ struct RunArguments {
   int threads = 0;
   std::vector<std::string> shapes;
   bool profile = false;
+  bool no_optimize = false;
 };
 
 core::Status RunModel(const RunArguments& args) {
   engine::SessionOptions options;
   options.intra_op_threads = args.threads;
+  options.optimize = !args.no_optimize;
   ASSIGN_OR_RETURN(auto session, engine::Session::Load(args.model, options));
   std::map<std::string, core::TensorShape> overrides;
   for (const auto& text : args.shapes) {
@@ -106,6 +108,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", args->threads, "intra-op threads (default: all cores)");
   cmd->add_option("--shape", args->shapes, "NAME=D0,D1,... shape for a random input (repeatable)");
   cmd->add_flag("--profile", args->profile, "print time per op type");
+  cmd->add_flag("--no-optimize", args->no_optimize, "skip graph optimisations (to compare with the optimised graph)");
   cmd->callback([args, exit_code] {
     core::Status status = RunModel(*args);
     *exit_code = status.ok() ? 0 : ReportError(status);
