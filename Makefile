@@ -29,10 +29,15 @@ test: build
 test-all: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# Loader and bad-model tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The parsers of outside data under AddressSanitizer + UndefinedBehaviorSanitizer
+# (ctest label `sanitize`): model loader and bad-model files, .npy, the
+# request codec and config parser, the server's unit tests and the
+# bad-request suite against a sanitized `berth serve`. Only what those tests
+# need is built.
+SANITIZE_TARGETS = berth bad_model_tests server_tests model_loader_fuzz npy_fuzz kserve_request_fuzz model_config_fuzz
 sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_SANITIZE=address,undefined
-	cmake --build build-asan -j $(JOBS)
+	cmake --build build-asan -j $(JOBS) --target $(SANITIZE_TARGETS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L sanitize
 
 # berth against ONNX Runtime 1.30 (npm, into bench/node_modules) and PyTorch
