@@ -167,6 +167,7 @@ def main():
     if "ort" in engines and not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
         sys.exit("bench: onnxruntime-node is missing: npm install --prefix bench --ignore-scripts (make bench does)")
 
+    revision = git_revision()  # of the tree being measured, before anything runs
     names = args.models.split(",")
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "make_models.py"), "--out", args.models_dir,
                     "--models", ",".join(names)], check=True, stdout=subprocess.DEVNULL)
@@ -187,7 +188,6 @@ def main():
             results.append(row)
 
     cpu_model, cpu_flags, cores = cpu_description()
-    revision = git_revision()
     now = datetime.datetime.now(datetime.timezone.utc)
     report = {
         "date": now.isoformat(timespec="seconds"),
