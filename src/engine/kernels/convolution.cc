@@ -108,10 +108,6 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
     entry->bias = has_bias ? memory::desc({shape.out_channels}, f32, memory::format_tag::a) : memory::desc();
     memory::desc weights_any =
         constant_weights ? memory::desc(weight_dims, f32, memory::format_tag::any) : plain_weights;
-    dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, entry->src, weights_any, entry->bias,
-        entry->dst, conv::ToDnnlDims(shape.window.strides), conv::DnnlDilations(shape.window),
-        conv::ToDnnlDims(shape.window.pad_begin), conv::ToDnnlDims(shape.window.pad_end));
     dnnl::primitive_attr attr = dnnl_util::DefaultAttr();
     if (fusion.has_residual || fusion.activation.active()) {
       dnnl::post_ops ops;
@@ -119,7 +115,26 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
       fusion.activation.AppendTo(ops);
       attr.set_post_ops(ops);
     }
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, dnnl_util::CpuEngine());
+    auto describe = [&](const memory::desc& src, const memory::desc& dst) {
+      dnnl::convolution_forward::desc desc(
+          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights_any, entry->bias, dst,
+          conv::ToDnnlDims(shape.window.strides), conv::DnnlDilations(shape.window),
+          conv::ToDnnlDims(shape.window.pad_begin), conv::ToDnnlDims(shape.window.pad_end));
+      return dnnl::convolution_forward::primitive_desc(desc, attr, dnnl_util::CpuEngine());
+    };
+    dnnl::convolution_forward::primitive_desc pd = describe(entry->src, entry->dst);
+    // A plain input feeding a blocked output (a graph input or a plain-only
+    // op before a chain of convolutions) has only oneDNN's reference kernel,
+    // ~100x slower: let the primitive pick its input layout and reorder the
+    // input into it instead.
+    if (std::string_view(pd.impl_info_str()).substr(0, 3) == "ref" && entry->src == entry->plain_src) {
+      const memory::desc src_any(src_dims, f32, memory::format_tag::any);
+      const memory::desc dst = entry->dst == entry->plain_dst && !fusion.has_residual
+                                   ? memory::desc(dst_dims, f32, memory::format_tag::any)
+                                   : entry->dst;
+      dnnl::convolution_forward::primitive_desc faster = describe(src_any, dst);
+      if (std::string_view(faster.impl_info_str()).substr(0, 3) != "ref") pd = faster;
+    }
     entry->weights = pd.weights_desc();
     entry->src = pd.src_desc();
     entry->dst = pd.dst_desc();
