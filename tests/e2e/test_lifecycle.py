@@ -76,7 +76,9 @@ class SigtermDrain(t.unittest.TestCase):
 
     def test_sigterm_drains_in_flight_requests(self):
         repo = t.temp_dir("berth-drain-")
-        t.slow_model(os.path.join(repo, "slow", "1", "model.onnx"))
+        # Slow enough (~0.2 s a request) that the three requests are seen in
+        # flight together by a scrape every 50 ms, even on a busy machine.
+        t.slow_model(os.path.join(repo, "slow", "1", "model.onnx"), steps=1000)
         server = t.BerthServer(["--model-repository", repo, "--exit-timeout-secs", "30"])
         server.wait_ready()
         port = server.port

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <random>
@@ -371,13 +372,13 @@ TEST(MatMulKernel, SharedWeightsAreKept) {
 
 // Paths that take no packed weights get the plain ones back, rebuilt from the
 // packed copy (a transposed view included) once the plain copy is gone.
-TEST(PackedMatMulWeights, PlainTensorIsRebuiltFromThePackedCopy) {
+TEST(PackedWeights, PlainTensorIsRebuiltFromThePackedCopy) {
   const int64_t k = 64, n = 48;
   const auto values = RandomValues(k * n, 17);
   for (bool transposed : {false, true}) {
     Tensor weights = Make<float>(transposed ? TensorShape{n, k} : TensorShape{k, n}, values);
     const dnnl::memory::dims strides = transposed ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1};
-    PackedMatMulWeights packed(weights, dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, strides));
+    PackedWeights packed(weights, dnnl::memory::desc({k, n}, dnnl::memory::data_type::f32, strides));
     weights = Tensor();  // the packed weights hold the only reference now
     const dnnl::memory::desc blocked({k, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::BA16a64b);
     ASSERT_TRUE(packed.Get(blocked).ok());
@@ -387,6 +388,53 @@ TEST(PackedMatMulWeights, PlainTensorIsRebuiltFromThePackedCopy) {
     for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(plain->data<float>()[i], values[i]) << i;
     EXPECT_EQ(packed.operand().raw_data(), nullptr);
   }
+}
+
+// Convolution weights: a Winograd-transformed copy cannot be reordered back,
+// so it never replaces the plain weights, and one asked for after a blocked
+// copy has replaced them is made from that copy (through the plain layout).
+TEST(PackedWeights, WinogradCopyAfterThePlainWeightsAreGone) {
+  using dnnl::memory;
+  const memory::dims dims = {32, 32, 3, 3};
+  const auto values = RandomValues(32 * 32 * 9, 23);
+  const memory::desc plain_desc(dims, memory::data_type::f32, memory::format_tag::oihw);
+  memory::desc winograd;
+  try {
+    const memory::desc act({1, 32, 14, 14}, memory::data_type::f32, memory::format_tag::nChw16c);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                         act, memory::desc(dims, memory::data_type::f32, memory::format_tag::any),
+                                         act, {1, 1}, {1, 1}, {1, 1});
+    winograd = dnnl::convolution_forward::primitive_desc(desc, dnnl::engine(dnnl::engine::kind::cpu, 0)).weights_desc();
+  } catch (const dnnl::error&) {
+    GTEST_SKIP() << "oneDNN has no Winograd convolution on this CPU";
+  }
+  Tensor weights = Make<float>({32, 32, 3, 3}, values);
+  // What a Winograd copy made straight from the plain weights holds.
+  std::vector<char> expected(winograd.get_size());
+  {
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    memory from(plain_desc, engine, weights.raw_data()), to(winograd, engine, expected.data());
+    dnnl::reorder(from, to).execute(stream, from, to);
+    stream.wait();
+  }
+  PackedWeights packed(weights, plain_desc);
+  weights = Tensor();
+  ASSERT_TRUE(packed.Get(memory::desc(dims, memory::data_type::f32, memory::format_tag::OIhw16i16o)).ok());
+  auto made = packed.Get(winograd);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(std::memcmp(made->get_data_handle(), expected.data(), expected.size()), 0);
+  // The blocked copy still stands for the weights.
+  auto plain = packed.PlainTensor();
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(plain->data<float>()[i], values[i]) << i;
+
+  // Winograd first: the plain weights stay, a blocked copy comes from them.
+  PackedWeights first(Make<float>({32, 32, 3, 3}, values), plain_desc);
+  ASSERT_TRUE(first.Get(winograd).ok());
+  auto again = first.PlainTensor();
+  ASSERT_TRUE(again.ok() && again->raw_data()) << again.status().ToString();
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(again->data<float>()[i], values[i]) << i;
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "engine/kernels/conv_dnnl.h"
 #include "engine/kernels/fused_activation.h"
 #include "engine/kernels/op_registry.h"
+#include "engine/kernels/packed_weights.h"
 
 namespace berth::engine {
 namespace {
@@ -42,7 +43,7 @@ struct ConvPrimitive {
   memory::desc plain_dst;
   std::optional<conv::DnnlReorder> src_reorder;  // plain_src -> src, when they differ
   std::optional<conv::DnnlReorder> dst_reorder;  // dst -> plain_dst, when they differ
-  std::shared_ptr<void> packed_weights;  // null: weights are used as given (plain layout)
+  dnnl::memory packed_weights;  // constant weights in `weights` layout (null memory: given each run)
 };
 
 // Whether to let oneDNN pick blocked activation layouts (reordering NCHW in
@@ -62,9 +63,6 @@ bool PreferBlockedActivations(const ConvShape& shape) {
   return false;
 }
 
-// Builds the primitive; `constant_weights` (float32, plain) is reordered into
-// the chosen layout, otherwise the primitive takes plain weights and
-// activations each run.
 // What the fused node adds around the convolution and how its activations
 // are laid out: fixed per kernel except the input layouts, which come with
 // the tensors.
@@ -72,6 +70,7 @@ struct ConvFusion {
   FusedActivation activation;
   bool has_residual = false;  // input 3 is added before the activation
   bool blocked_output = false;  // the optimizer gave this node a blocked output
+  bool winograd = false;        // the optimizer allows a Winograd algorithm (fuse_convolution.cc)
 };
 
 struct ConvLayouts {
@@ -80,8 +79,10 @@ struct ConvLayouts {
   core::TensorLayout dst = core::TensorLayout::kPlain;
 };
 
+// Builds the primitive; `constant_weights` (float32) are prepared in the
+// layout it chose, otherwise the primitive takes plain weights each run.
 Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape& shape, bool has_bias,
-                                                                const Tensor* constant_weights,
+                                                                PackedWeights* constant_weights,
                                                                 const ConvFusion& fusion, const ConvLayouts& layouts) {
   auto entry = std::make_shared<ConvPrimitive>();
   const auto f32 = memory::data_type::f32;
@@ -115,14 +116,33 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
       fusion.activation.AppendTo(ops);
       attr.set_post_ops(ops);
     }
-    auto describe = [&](const memory::desc& src, const memory::desc& dst) {
+    auto describe = [&](const memory::desc& src, const memory::desc& dst,
+                        dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct) {
       dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights_any, entry->bias, dst,
+          dnnl::prop_kind::forward_inference, algorithm, src, weights_any, entry->bias, dst,
           conv::ToDnnlDims(shape.window.strides), conv::DnnlDilations(shape.window),
           conv::ToDnnlDims(shape.window.pad_begin), conv::ToDnnlDims(shape.window.pad_end));
       return dnnl::convolution_forward::primitive_desc(desc, attr, dnnl_util::CpuEngine());
     };
-    dnnl::convolution_forward::primitive_desc pd = describe(entry->src, entry->dst);
+    // Winograd where the optimizer allowed it and oneDNN has a kernel for
+    // this shape, layout and machine (it throws 'unimplemented' otherwise).
+    // Its kernels take blocked activations only: a plain input or output is
+    // reordered (cheap next to the convolution; see WinogradCandidate).
+    std::optional<dnnl::convolution_forward::primitive_desc> winograd;
+    auto try_winograd = [&](const memory::desc& src, const memory::desc& dst) {
+      try {
+        winograd = describe(src, dst, dnnl::algorithm::convolution_winograd);
+      } catch (const dnnl::error&) {
+      }
+    };
+    if (fusion.winograd && constant_weights) {
+      try_winograd(entry->src, entry->dst);
+      if (!winograd) {
+        auto any = [](const memory::desc& d) { return memory::desc(d.dims(), d.data_type(), memory::format_tag::any); };
+        try_winograd(any(entry->src), fusion.has_residual ? entry->dst : any(entry->dst));
+      }
+    }
+    dnnl::convolution_forward::primitive_desc pd = winograd ? *winograd : describe(entry->src, entry->dst);
     // A plain input feeding a blocked output (a graph input or a plain-only
     // op before a chain of convolutions) has only oneDNN's reference kernel,
     // ~100x slower: let the primitive pick its input layout and reorder the
@@ -148,28 +168,37 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
   if (entry->dst != entry->plain_dst) {
     ASSIGN_OR_RETURN(entry->dst_reorder, conv::BuildReorder(entry->dst, entry->plain_dst));
   }
-  if (constant_weights && entry->weights != plain_weights) {
-    ASSIGN_OR_RETURN(entry->packed_weights,
-                     conv::PackWeights(plain_weights, constant_weights->raw_data(), entry->weights));
+  if (constant_weights) {
+    ASSIGN_OR_RETURN(entry->packed_weights, constant_weights->Get(entry->weights));
   }
   return std::shared_ptr<const ConvPrimitive>(std::move(entry));
 }
 
 class ConvKernel final : public Kernel {
  public:
-  ConvKernel(conv::WindowAttributes attributes, int64_t group, std::optional<Tensor> weights,
-             std::optional<Tensor> bias, ConvFusion fusion)
+  // `weights`: the constant W as float32 (null when W is not constant),
+  // `weights_dtype` its type in the model.
+  ConvKernel(conv::WindowAttributes attributes, int64_t group, std::unique_ptr<PackedWeights> weights,
+             DataType weights_dtype, std::optional<Tensor> bias, ConvFusion fusion)
       : attributes_(std::move(attributes)),
         group_(group),
         constant_weights_(std::move(weights)),
         constant_bias_(std::move(bias)),
-        fusion_(fusion) {}
+        fusion_(fusion) {
+    if (constant_weights_) {
+      weights_header_ = Tensor::Wrap(weights_dtype, constant_weights_->operand().shape(), nullptr, nullptr);
+    }
+  }
 
   bool AcceptsBlockedInputs() const override { return true; }
+  bool KeepsConstantInput(int index) const override { return index == 1 && constant_weights_; }
 
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* x_in, RequireTensor(context, 0, "X"));
-    ASSIGN_OR_RETURN(const Tensor* w, RequireTensor(context, 1, "W"));
+    const Tensor* w = constant_weights_ ? &weights_header_ : nullptr;  // prepacked: dtype and shape only
+    if (!w) {
+      ASSIGN_OR_RETURN(w, RequireTensor(context, 1, "W"));
+    }
     const Tensor* b = context.input_tensor(2);
     const Tensor* residual = nullptr;
     if (fusion_.has_residual) {
@@ -228,9 +257,14 @@ class ConvKernel final : public Kernel {
     } else {
       xp = x->data<float>();
     }
-    const Tensor* weights = nullptr;
+    const bool use_dnnl = shape.window.rank <= 3 && x->element_count() > 0;
+    const Tensor* weights = nullptr;  // stays null for oneDNN with the prepacked constant weights
+    std::optional<Tensor> plain_constant;
     if (constant_weights_) {
-      weights = &*constant_weights_;
+      if (!use_dnnl) {
+        ASSIGN_OR_RETURN(plain_constant, constant_weights_->PlainTensor());
+        weights = &*plain_constant;
+      }
     } else if (IsHalf(dtype)) {
       ASSIGN_OR_RETURN(w32, conv::ToFloat32(*w, allocator));
       weights = &*w32;
@@ -253,14 +287,14 @@ class ConvKernel final : public Kernel {
     } else {
       yp = y->data<float>();
     }
-    if (shape.window.rank <= 3 && x->element_count() > 0) {
+    if (use_dnnl) {
       if (IsHalf(dtype)) {
         // float32 scratch in, float32 scratch out; fusion applied afterwards.
         ConvLayouts plain;
-        RETURN_IF_ERROR(RunDnnl(shape, xp, plain, *weights, bp, nullptr, yp, /*fuse=*/false, allocator));
+        RETURN_IF_ERROR(RunDnnl(shape, xp, plain, weights, bp, nullptr, yp, /*fuse=*/false, allocator));
       } else {
         ConvLayouts layouts{x->layout(), residual ? residual->layout() : core::TensorLayout::kPlain, y->layout()};
-        return RunDnnl(shape, xp, layouts, *weights, bp, residual, yp, /*fuse=*/true, allocator);
+        return RunDnnl(shape, xp, layouts, weights, bp, residual, yp, /*fuse=*/true, allocator);
       }
     } else {
       RunPortable<float>(shape, xp, weights->data<float>(), bp, yp);
@@ -274,21 +308,23 @@ class ConvKernel final : public Kernel {
 
  private:
   // `fuse` false runs the bare convolution (the caller applies the fusion).
-  Status RunDnnl(const ConvShape& shape, const float* x, const ConvLayouts& layouts, const Tensor& weights,
+  // `weights` is null with constant weights (the kernel's packed copies).
+  Status RunDnnl(const ConvShape& shape, const float* x, const ConvLayouts& layouts, const Tensor* weights,
                  const float* bias, const Tensor* residual, float* y, bool fuse, core::Allocator& allocator) const {
-    const bool constant = constant_weights_.has_value();
+    const bool constant = weights == nullptr;
     // oneDNN sizes scratchpads and splits work by the thread count at creation.
     std::vector<int64_t> key = {core::IntraOpThreads(), shape.batch, shape.in_channels, bias != nullptr, fuse,
                                 static_cast<int64_t>(layouts.src), static_cast<int64_t>(layouts.residual),
                                 static_cast<int64_t>(layouts.dst)};
     key.insert(key.end(), shape.window.input.begin(), shape.window.input.end());
-    if (!constant) key.insert(key.end(), weights.shape().begin(), weights.shape().end());
+    if (!constant) key.insert(key.end(), weights->shape().begin(), weights->shape().end());
     ConvFusion fusion = fuse ? fusion_ : ConvFusion{};
+    fusion.winograd = fusion_.winograd;
     ASSIGN_OR_RETURN(std::shared_ptr<const ConvPrimitive> entry, cache_.Get(key, [&] {
-      return BuildConvPrimitive(shape, bias != nullptr, constant ? &weights : nullptr, fusion, layouts);
+      return BuildConvPrimitive(shape, bias != nullptr, constant_weights_.get(), fusion, layouts);
     }));
     const dnnl::engine& engine = dnnl_util::CpuEngine();
-    void* weight_data = entry->packed_weights ? entry->packed_weights.get() : const_cast<void*>(weights.raw_data());
+    void* weight_data = constant ? entry->packed_weights.get_data_handle() : const_cast<void*>(weights->raw_data());
     // Activations in the primitive's layout when it is not plain.
     const void* src_data = x;
     std::shared_ptr<void> src_buffer, dst_buffer;
@@ -370,7 +406,10 @@ class ConvKernel final : public Kernel {
 
   conv::WindowAttributes attributes_;
   int64_t group_;
-  std::optional<Tensor> constant_weights_;  // float32, plain layout; only for float-family types
+  // Constant float-family weights as float32, packed per layout; with a
+  // header of their dtype and shape in the model.
+  std::unique_ptr<PackedWeights> constant_weights_;
+  Tensor weights_header_;
   std::optional<Tensor> constant_bias_;     // float32
   ConvFusion fusion_;
   conv::ShapeCache<ConvPrimitive> cache_;
@@ -404,9 +443,23 @@ Result<std::unique_ptr<Kernel>> CreateConvKernel(KernelBuildContext& context) {
     ASSIGN_OR_RETURN(fusion.activation, FusedActivation::FromNode(node));
     fusion.has_residual = node.HasInput(3);
     fusion.blocked_output = node.GetInt("blocked_output", 0) != 0;
+    fusion.winograd = node.GetInt("winograd", 0) != 0;
   }
-  return std::unique_ptr<Kernel>(
-      std::make_unique<ConvKernel>(std::move(attributes), group, std::move(weights), std::move(bias), fusion));
+  // Constant weights are held packed (their plain copy goes once packed);
+  // oneDNN's plain weight layout: [O, I, k...] or [g, O/g, I/g, k...].
+  std::unique_ptr<PackedWeights> packed;
+  if (weights && weights->rank() >= 3 && weights->rank() <= 5) {
+    const core::TensorShape& s = weights->shape();
+    memory::dims dims =
+        conv::DnnlWeightDims(group, s[0], s[1] * group, std::vector<int64_t>(s.begin() + 2, s.end()));
+    RETURN_IF_ERROR(dnnl_util::TryDnnl("convolution weights", [&] {
+      packed = std::make_unique<PackedWeights>(*weights,
+                                               memory::desc(dims, memory::data_type::f32, dnnl_util::PlainTag(dims.size())));
+    }));
+  }
+  return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(std::move(attributes), group, std::move(packed),
+                                                              w ? w->dtype() : DataType::kFloat32, std::move(bias),
+                                                              fusion));
 }
 
 Status InferConv(InferenceContext& context) {

@@ -61,7 +61,7 @@ class MatMulKernel final : public Kernel {
     }
     const int64_t k = shape.size() == 1 ? shape[0] : shape[shape.size() - 2];
     const int64_t n = shape.size() == 1 ? 1 : shape.back();
-    packed_b_ = std::make_unique<PackedMatMulWeights>(*constant_b, RowMajorF32Desc({k, n}));
+    packed_b_ = std::make_unique<PackedWeights>(*constant_b, RowMajorF32Desc({k, n}));
   }
 
   bool KeepsConstantInput(int index) const override { return index == 1 && packed_b_; }
@@ -131,7 +131,7 @@ class MatMulKernel final : public Kernel {
     return std::shared_ptr<const MatMulEntry>(std::move(entry));
   }
 
-  std::unique_ptr<PackedMatMulWeights> packed_b_;
+  std::unique_ptr<PackedWeights> packed_b_;
   DnnlShapeCache<MatMulEntry> entries_;
 };
 
@@ -246,7 +246,7 @@ class GemmKernel final : public Kernel {
         constant_b->element_count() > 0) {
       const int64_t k = attrs.trans_b ? constant_b->dim(1) : constant_b->dim(0);
       const int64_t n = attrs.trans_b ? constant_b->dim(0) : constant_b->dim(1);
-      packed_b_ = std::make_unique<PackedMatMulWeights>(*constant_b, StridedF32Desc(k, n, attrs.trans_b));
+      packed_b_ = std::make_unique<PackedWeights>(*constant_b, StridedF32Desc(k, n, attrs.trans_b));
     }
     // oneDNN adds the bias before the output scale (alpha), so the bias it
     // gets is C * beta / alpha; prepared once when C is constant.
@@ -363,7 +363,7 @@ class GemmKernel final : public Kernel {
   }
 
   GemmAttributes attrs_;
-  std::unique_ptr<PackedMatMulWeights> packed_b_;
+  std::unique_ptr<PackedWeights> packed_b_;
   Tensor constant_c_;  // the constant C scaled_c_ was made from
   Tensor scaled_c_;
   DnnlShapeCache<GemmEntry> entries_;

@@ -130,54 +130,8 @@ void MatMulBatchOffsets(const MatMulShapes& shapes, std::vector<int64_t>* a_offs
 
 // ---------------------------------------------------------------------------
 
-PackedMatMulWeights::PackedMatMulWeights(core::Tensor weights, dnnl::memory::desc plain)
-    : header_(core::Tensor::Wrap(weights.dtype(), weights.shape(), nullptr, nullptr)),
-      weights_(std::move(weights)),
-      plain_(std::move(plain)) {}
-
-Result<dnnl::memory> PackedMatMulWeights::Get(const dnnl::memory::desc& layout) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [desc, memory] : packed_) {
-    if (desc == layout) return memory;
-  }
-  dnnl::memory memory;
-  RETURN_IF_ERROR(dnnl_util::TryDnnl("reorder matmul weights", [&] {
-    const dnnl::engine& engine = dnnl_util::CpuEngine();
-    dnnl::memory source = weights_.raw_data() ? dnnl::memory(plain_, engine, const_cast<void*>(weights_.raw_data()))
-                                              : packed_.front().second;
-    if (layout == plain_ && weights_.raw_data()) {
-      memory = source;
-      aliases_plain_ = true;
-      return;
-    }
-    memory = dnnl::memory(layout, engine);
-    dnnl::stream& stream = dnnl_util::ThreadStream();
-    dnnl::reorder(source, memory).execute(stream, source, memory);
-    stream.wait();
-  }));
-  packed_.emplace_back(layout, memory);
-  // The packed copy now stands for the weights; the plain one goes (unless a
-  // primitive reads the plain layout directly).
-  if (!aliases_plain_) weights_ = core::Tensor();
-  return memory;
-}
-
-Result<core::Tensor> PackedMatMulWeights::PlainTensor() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (weights_.raw_data() || packed_.empty()) return weights_;
-  ASSIGN_OR_RETURN(core::Tensor plain, core::Tensor::Create(header_.dtype(), header_.shape()));
-  RETURN_IF_ERROR(dnnl_util::TryDnnl("reorder matmul weights back", [&] {
-    dnnl::memory source = packed_.front().second;
-    dnnl::memory target(plain_, dnnl_util::CpuEngine(), plain.raw_data());
-    dnnl::stream& stream = dnnl_util::ThreadStream();
-    dnnl::reorder(source, target).execute(stream, source, target);
-    stream.wait();
-  }));
-  return plain;
-}
-
 Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatMulProblem& problem,
-                                                                  PackedMatMulWeights* packed) {
+                                                                  PackedWeights* packed) {
   static std::atomic<uint64_t> next_id{1};
   auto plan = std::make_shared<DnnlMatMulPlan>();
   plan->id = next_id.fetch_add(1);

@@ -14,6 +14,7 @@
 #include "engine/kernels/dnnl_shape_cache.h"
 #include "engine/kernels/fused_activation.h"
 #include "engine/kernels/kernel_util.h"
+#include "engine/kernels/packed_weights.h"
 
 namespace berth::engine {
 
@@ -129,36 +130,6 @@ void ReferenceMatMul(const MatMulShapes& shapes, const T* a, const T* b, T* out)
 // ---------------------------------------------------------------------------
 // float32 on oneDNN.
 
-// A constant float32 weight operand as a primitive reads it (`plain`: dims and
-// strides, which may express a transpose), plus copies reordered into the
-// layouts primitives asked for. Copies are made once and shared between
-// primitives that want the same layout. Once the first packed copy exists the
-// plain weights are dropped (further layouts are reordered from the packed
-// copy), so a model's weights are held once: the kernel reports the operand
-// through Kernel::KeepsConstantInput and the plan releases its own copy.
-// Thread-safe.
-class PackedMatMulWeights {
- public:
-  PackedMatMulWeights(core::Tensor weights, dnnl::memory::desc plain);
-  // The operand's dtype and shape, with no data: for shapes and cache keys.
-  const core::Tensor& operand() const { return header_; }
-  const dnnl::memory::desc& plain() const { return plain_; }
-  // The weights in `layout`, reordering on first use.
-  core::Result<dnnl::memory> Get(const dnnl::memory::desc& layout);
-  // The weights as the plain operand (the tensor the kernel was built with),
-  // for the rare paths that take no packed weights; rebuilt from the packed
-  // copy once the plain one is gone.
-  core::Result<core::Tensor> PlainTensor();
-
- private:
-  std::mutex mutex_;
-  core::Tensor header_;
-  core::Tensor weights_;  // empty once dropped
-  dnnl::memory::desc plain_;
-  std::vector<std::pair<dnnl::memory::desc, dnnl::memory>> packed_;
-  bool aliases_plain_ = false;  // a "packed" copy is weights_ itself
-};
-
 // dst = output_scale * (src x weights + bias), then the post-ops: `addend`
 // (broadcast to dst) is added and `activation` applied, in that order unless
 // `activation_first`. bias and addend are zero descs when absent.
@@ -178,13 +149,13 @@ struct DnnlMatMulPlan {
   dnnl::matmul primitive;
   dnnl::memory::desc src, weights, bias, dst, scratchpad, addend;
   int addend_post_op = 0;  // index of the binary post-op in the chain
-  dnnl::memory packed_weights;  // set when built with PackedMatMulWeights
+  dnnl::memory packed_weights;  // set when built with PackedWeights
 };
 
 // Builds the primitive; with `packed`, the weights are the constant ones
 // (problem.weights must equal packed->plain()) and are prepared for it.
 core::Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatMulProblem& problem,
-                                                                        PackedMatMulWeights* packed);
+                                                                        PackedWeights* packed);
 // `weights` is ignored when the plan holds packed weights; `bias` when it has
 // none. The memory objects and argument map are kept per thread and plan, so a
 // steady-state call allocates nothing but a scratchpad (from `allocator`).

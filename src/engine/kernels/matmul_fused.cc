@@ -104,7 +104,7 @@ class FusedMatMulKernel final : public Kernel {
       if (b.dims[i] != 1) return;
     }
     const size_t r = b.dims.size();
-    packed_b_ = std::make_unique<PackedMatMulWeights>(
+    packed_b_ = std::make_unique<PackedWeights>(
         *constant_b, StridedDesc({b.dims[r - 2], b.dims[r - 1]}, {b.strides[r - 2], b.strides[r - 1]}));
   }
 
@@ -301,7 +301,7 @@ class FusedMatMulKernel final : public Kernel {
   }
 
   FusedMatMulAttributes attributes_;
-  std::unique_ptr<PackedMatMulWeights> packed_b_;
+  std::unique_ptr<PackedWeights> packed_b_;
   DnnlShapeCache<FusedEntry> entries_;
 };
 
