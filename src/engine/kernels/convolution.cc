@@ -44,6 +44,7 @@ struct ConvPrimitive {
   std::optional<conv::DnnlReorder> src_reorder;  // plain_src -> src, when they differ
   std::optional<conv::DnnlReorder> dst_reorder;  // dst -> plain_dst, when they differ
   dnnl::memory packed_weights;  // constant weights in `weights` layout (null memory: given each run)
+  dnnl_util::PrimitiveArguments arguments;
 };
 
 // Whether to let oneDNN pick blocked activation layouts (reordering NCHW in
@@ -160,6 +161,12 @@ Result<std::shared_ptr<const ConvPrimitive>> BuildConvPrimitive(const ConvShape&
     entry->dst = pd.dst_desc();
     entry->scratchpad = pd.scratchpad_desc();
     entry->primitive = dnnl::convolution_forward(pd);
+    entry->arguments.Add(DNNL_ARG_SRC, entry->src);
+    entry->arguments.Add(DNNL_ARG_WEIGHTS, entry->weights);
+    if (has_bias) entry->arguments.Add(DNNL_ARG_BIAS, entry->bias);
+    if (fusion.has_residual) entry->arguments.Add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, entry->residual);
+    entry->arguments.Add(DNNL_ARG_DST, entry->dst);
+    if (entry->scratchpad.get_size() > 0) entry->arguments.Add(DNNL_ARG_SCRATCHPAD, entry->scratchpad);
   });
   RETURN_IF_ERROR(status);
   if (entry->src != entry->plain_src) {
@@ -323,7 +330,6 @@ class ConvKernel final : public Kernel {
     ASSIGN_OR_RETURN(std::shared_ptr<const ConvPrimitive> entry, cache_.Get(key, [&] {
       return BuildConvPrimitive(shape, bias != nullptr, constant_weights_.get(), fusion, layouts);
     }));
-    const dnnl::engine& engine = dnnl_util::CpuEngine();
     void* weight_data = constant ? entry->packed_weights.get_data_handle() : const_cast<void*>(weights->raw_data());
     // Activations in the primitive's layout when it is not plain.
     const void* src_data = x;
@@ -341,19 +347,33 @@ class ConvKernel final : public Kernel {
       if (!dst_buffer) return core::ResourceExhausted("out of memory for {} bytes of output", entry->dst.get_size());
       dst_data = dst_buffer.get();
     }
-    std::unordered_map<int, memory> args;
-    Status status = dnnl_util::TryDnnl("convolution arguments", [&] {
-      args.emplace(DNNL_ARG_SRC, memory(entry->src, engine, const_cast<void*>(src_data)));
-      args.emplace(DNNL_ARG_WEIGHTS, memory(entry->weights, engine, weight_data));
-      if (bias) args.emplace(DNNL_ARG_BIAS, memory(entry->bias, engine, const_cast<float*>(bias)));
-      if (fusion.has_residual) {
-        args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                     memory(entry->residual, engine, const_cast<void*>(residual->raw_data())));
+    // The thread's memory objects for this primitive, and a scratchpad: a
+    // small convolution costs little more than creating them would.
+    std::shared_ptr<void> owned_scratchpad;
+    void* scratchpad = nullptr;
+    if (const size_t bytes = entry->scratchpad.get_size(); bytes > 0) {
+      scratchpad = dnnl_util::ThreadScratchpad(bytes);
+      if (!scratchpad) {
+        owned_scratchpad = allocator.Allocate(bytes);
+        scratchpad = owned_scratchpad.get();
       }
-      args.emplace(DNNL_ARG_DST, memory(entry->dst, engine, dst_data));
-    });
-    RETURN_IF_ERROR(status);
-    RETURN_IF_ERROR(dnnl_util::Execute(entry->primitive, std::move(args), entry->scratchpad, allocator));
+      if (!scratchpad) return core::ResourceExhausted("out of memory for a {} byte convolution scratchpad", bytes);
+    }
+    RETURN_IF_ERROR(dnnl_util::TryDnnl("convolution", [&] {
+      std::unordered_map<int, memory>& args = dnnl_util::ThreadArguments(entry->arguments);
+      args[DNNL_ARG_SRC].set_data_handle(const_cast<void*>(src_data));
+      args[DNNL_ARG_WEIGHTS].set_data_handle(weight_data);
+      if (bias) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
+      if (fusion.has_residual) {
+        args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1].set_data_handle(
+            const_cast<void*>(residual->raw_data()));
+      }
+      args[DNNL_ARG_DST].set_data_handle(dst_data);
+      if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
+      dnnl::stream& stream = dnnl_util::ThreadStream();
+      entry->primitive.execute(stream, args);
+      stream.wait();
+    }));
     if (entry->dst_reorder) {
       RETURN_IF_ERROR(conv::RunReorder(*entry->dst_reorder, entry->dst, dst_data, entry->plain_dst, y, allocator));
     }

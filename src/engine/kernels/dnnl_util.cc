@@ -1,5 +1,9 @@
 #include "engine/kernels/dnnl_util.h"
 
+#include <array>
+#include <atomic>
+#include <new>
+
 namespace berth::engine::dnnl_util {
 
 dnnl::engine& CpuEngine() {
@@ -119,6 +123,47 @@ core::Status Execute(const dnnl::primitive& primitive, std::unordered_map<int, d
     primitive.execute(stream, args);
     stream.wait();
   });
+}
+
+PrimitiveArguments::PrimitiveArguments() {
+  static std::atomic<uint64_t> next_id{1};
+  id = next_id.fetch_add(1);
+}
+
+std::unordered_map<int, dnnl::memory>& ThreadArguments(const PrimitiveArguments& arguments) {
+  struct Slot {
+    uint64_t id = 0;  // 0: unused
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  // Enough slots per thread for every oneDNN primitive of a ResNet- or
+  // BERT-sized model (ids are consecutive, so they rarely collide); a
+  // collision only costs rebuilding the memory objects.
+  thread_local std::array<Slot, 256> slots;
+  Slot& slot = slots[arguments.id % slots.size()];
+  if (slot.id == arguments.id) return slot.args;
+  slot.id = 0;
+  slot.args.clear();
+  for (const auto& [argument, layout] : arguments.layouts) {
+    slot.args.emplace(argument, dnnl::memory(layout, CpuEngine(), DNNL_MEMORY_NONE));
+  }
+  slot.id = arguments.id;
+  return slot.args;
+}
+
+void* ThreadScratchpad(size_t bytes) {
+  if (bytes > kThreadScratchpadBytes) return nullptr;
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { ::operator delete(data, std::align_val_t(core::kTensorAlignment)); }
+  };
+  thread_local Buffer buffer;
+  if (buffer.size < bytes) {
+    ::operator delete(buffer.data, std::align_val_t(core::kTensorAlignment));
+    buffer.data = ::operator new(kThreadScratchpadBytes, std::align_val_t(core::kTensorAlignment), std::nothrow);
+    buffer.size = buffer.data ? kThreadScratchpadBytes : 0;
+  }
+  return buffer.data;
 }
 
 core::Status TryDnnl(const char* what, const std::function<void()>& fn) {

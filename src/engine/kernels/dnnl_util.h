@@ -9,6 +9,8 @@
 #include <functional>
 #include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -53,6 +55,28 @@ dnnl::primitive_attr DefaultAttr();
 // `allocator` for this call.
 core::Status Execute(const dnnl::primitive& primitive, std::unordered_map<int, dnnl::memory> args,
                      const dnnl::memory::desc& scratchpad, core::Allocator& allocator);
+
+// The arguments of one primitive, for running it without building memory
+// objects per call: `id` is unique per instance (it keys the per-thread
+// objects), `layouts` names each argument's layout.
+struct PrimitiveArguments {
+  PrimitiveArguments();
+  void Add(int argument, const dnnl::memory::desc& layout) { layouts.emplace_back(argument, layout); }
+  uint64_t id;
+  std::vector<std::pair<int, dnnl::memory::desc>> layouts;
+};
+
+// The calling thread's memory objects for `arguments` (built on its first
+// use there, data handles unset): a run sets their data handles and passes
+// the map to execute, so steady-state calls allocate nothing. Objects refer
+// to data by pointer only, so a thread never keeps a kernel's weights alive.
+std::unordered_map<int, dnnl::memory>& ThreadArguments(const PrimitiveArguments& arguments);
+
+// A scratchpad of `bytes` for the calling thread's current primitive: a
+// buffer kept per thread up to kThreadScratchpadBytes (nullptr above that
+// or when memory is short; allocate from the session then).
+inline constexpr size_t kThreadScratchpadBytes = size_t{1} << 20;
+void* ThreadScratchpad(size_t bytes);
 
 // Calls fn, turning a dnnl::error into a Status naming `what`.
 core::Status TryDnnl(const char* what, const std::function<void()>& fn);

@@ -132,9 +132,7 @@ void MatMulBatchOffsets(const MatMulShapes& shapes, std::vector<int64_t>* a_offs
 
 Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatMulProblem& problem,
                                                                   PackedWeights* packed) {
-  static std::atomic<uint64_t> next_id{1};
   auto plan = std::make_shared<DnnlMatMulPlan>();
-  plan->id = next_id.fetch_add(1);
   dnnl::matmul::primitive_desc pd;
   RETURN_IF_ERROR(dnnl_util::TryDnnl("matmul primitive", [&] {
     dnnl::memory::desc weights = problem.weights;
@@ -166,6 +164,12 @@ Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatM
     plan->addend = problem.addend;
     plan->dst = pd.dst_desc();
     plan->scratchpad = pd.scratchpad_desc();
+    plan->arguments.Add(DNNL_ARG_SRC, plan->src);
+    plan->arguments.Add(DNNL_ARG_WEIGHTS, plan->weights);
+    plan->arguments.Add(DNNL_ARG_DST, plan->dst);
+    if (!plan->bias.is_zero()) plan->arguments.Add(DNNL_ARG_BIAS, plan->bias);
+    if (has_addend) plan->arguments.Add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan->addend_post_op) | DNNL_ARG_SRC_1, plan->addend);
+    if (plan->scratchpad.get_size() > 0) plan->arguments.Add(DNNL_ARG_SCRATCHPAD, plan->scratchpad);
   }));
   if (packed) {
     ASSIGN_OR_RETURN(plan->packed_weights, packed->Get(plan->weights));
@@ -173,78 +177,13 @@ Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatM
   return std::shared_ptr<const DnnlMatMulPlan>(std::move(plan));
 }
 
-namespace {
-
-// One thread's memory objects for one plan: their data handles are swapped
-// per run, and the argument map refers to them, so nothing is allocated.
-struct ThreadArguments {
-  uint64_t plan_id = 0;  // 0: unused
-  dnnl::memory src, weights, bias, dst, scratchpad, addend;
-  std::unordered_map<int, dnnl::memory> args;
-};
-
-ThreadArguments& ArgumentsFor(const DnnlMatMulPlan& plan) {
-  // Enough slots per thread for every matmul of a BERT-sized model (plan ids
-  // are consecutive, so they rarely collide); a collision only costs
-  // rebuilding the memory objects.
-  thread_local std::array<ThreadArguments, 256> slots;
-  ThreadArguments& slot = slots[plan.id % slots.size()];
-  if (slot.plan_id == plan.id) return slot;
-  const dnnl::engine& engine = dnnl_util::CpuEngine();
-  slot.plan_id = 0;
-  slot.args.clear();
-  slot.src = dnnl::memory(plan.src, engine, DNNL_MEMORY_NONE);
-  slot.dst = dnnl::memory(plan.dst, engine, DNNL_MEMORY_NONE);
-  // Packed weights are referred to by pointer only, so that a thread does not
-  // keep a released kernel's weights alive.
-  slot.weights = dnnl::memory(plan.weights, engine, DNNL_MEMORY_NONE);
-  slot.args[DNNL_ARG_SRC] = slot.src;
-  slot.args[DNNL_ARG_WEIGHTS] = slot.weights;
-  slot.args[DNNL_ARG_DST] = slot.dst;
-  if (!plan.bias.is_zero()) {
-    slot.bias = dnnl::memory(plan.bias, engine, DNNL_MEMORY_NONE);
-    slot.args[DNNL_ARG_BIAS] = slot.bias;
-  }
-  if (!plan.addend.is_zero()) {
-    slot.addend = dnnl::memory(plan.addend, engine, DNNL_MEMORY_NONE);
-    slot.args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan.addend_post_op) | DNNL_ARG_SRC_1] = slot.addend;
-  }
-  if (plan.scratchpad.get_size() > 0) {
-    slot.scratchpad = dnnl::memory(plan.scratchpad, engine, DNNL_MEMORY_NONE);
-    slot.args[DNNL_ARG_SCRATCHPAD] = slot.scratchpad;
-  }
-  slot.plan_id = plan.id;
-  return slot;
-}
-
-// Scratchpads up to this size come from a buffer kept per thread (a run
-// uses it only until it returns), so small products allocate nothing.
-constexpr size_t kThreadScratchpadBytes = size_t{1} << 20;
-
-void* ThreadScratchpad(size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    size_t size = 0;
-    ~Buffer() { ::operator delete(data, std::align_val_t(core::kTensorAlignment)); }
-  };
-  thread_local Buffer buffer;
-  if (buffer.size < bytes) {
-    ::operator delete(buffer.data, std::align_val_t(core::kTensorAlignment));
-    buffer.data = ::operator new(bytes, std::align_val_t(core::kTensorAlignment), std::nothrow);
-    buffer.size = buffer.data ? bytes : 0;
-  }
-  return buffer.data;
-}
-
-}  // namespace
-
 Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const float* weights, const float* bias,
                          float* dst, core::Allocator& allocator, const float* addend) {
   std::shared_ptr<void> owned_scratchpad;
   void* scratchpad = nullptr;
   const size_t scratchpad_bytes = plan.scratchpad.get_size();
   if (scratchpad_bytes > 0) {
-    if (scratchpad_bytes <= kThreadScratchpadBytes) scratchpad = ThreadScratchpad(scratchpad_bytes);
+    scratchpad = dnnl_util::ThreadScratchpad(scratchpad_bytes);
     if (!scratchpad) {
       owned_scratchpad = allocator.Allocate(scratchpad_bytes);
       scratchpad = owned_scratchpad.get();
@@ -254,16 +193,19 @@ Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const flo
   // dnnl_util::Execute would rebuild the memory objects and the argument map
   // on every call, which dominates small products.
   try {
-    ThreadArguments& slot = ArgumentsFor(plan);
-    slot.src.set_data_handle(const_cast<float*>(src));
-    slot.dst.set_data_handle(dst);
-    slot.weights.set_data_handle(plan.packed_weights ? plan.packed_weights.get_data_handle()
-                                                     : const_cast<float*>(weights));
-    if (!plan.bias.is_zero()) slot.bias.set_data_handle(const_cast<float*>(bias));
-    if (!plan.addend.is_zero()) slot.addend.set_data_handle(const_cast<float*>(addend));
-    if (scratchpad) slot.scratchpad.set_data_handle(scratchpad);
+    std::unordered_map<int, dnnl::memory>& args = dnnl_util::ThreadArguments(plan.arguments);
+    args[DNNL_ARG_SRC].set_data_handle(const_cast<float*>(src));
+    args[DNNL_ARG_DST].set_data_handle(dst);
+    args[DNNL_ARG_WEIGHTS].set_data_handle(plan.packed_weights ? plan.packed_weights.get_data_handle()
+                                                               : const_cast<float*>(weights));
+    if (!plan.bias.is_zero()) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
+    if (!plan.addend.is_zero()) {
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan.addend_post_op) | DNNL_ARG_SRC_1].set_data_handle(
+          const_cast<float*>(addend));
+    }
+    if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
     dnnl::stream& stream = dnnl_util::ThreadStream();
-    plan.primitive.execute(stream, slot.args);
+    plan.primitive.execute(stream, args);
     stream.wait();
   } catch (const dnnl::error& e) {
     return core::Status(

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/kernels/dnnl_shape_cache.h"
+#include "engine/kernels/dnnl_util.h"
 #include "engine/kernels/fused_activation.h"
 #include "engine/kernels/kernel_util.h"
 #include "engine/kernels/packed_weights.h"
@@ -145,11 +146,11 @@ struct DnnlMatMulProblem {
 };
 
 struct DnnlMatMulPlan {
-  uint64_t id = 0;  // unique per plan: keys the per-thread argument objects
   dnnl::matmul primitive;
   dnnl::memory::desc src, weights, bias, dst, scratchpad, addend;
   int addend_post_op = 0;  // index of the binary post-op in the chain
   dnnl::memory packed_weights;  // set when built with PackedWeights
+  dnnl_util::PrimitiveArguments arguments;
 };
 
 // Builds the primitive; with `packed`, the weights are the constant ones
