@@ -64,9 +64,10 @@ class Converter {
     for (const auto& info : proto.value_info()) graph->value_types[info.name()] = TypeFromProto(info.type());
     for (auto& initializer : *proto.mutable_initializer()) {
       if (initializer.name().empty()) return core::InvalidArgument("graph '{}' has an initializer with no name", graph->name);
-      auto tensor = TensorFromProto(initializer, model_dir_);
+      auto tensor = TensorFromProto(std::move(initializer), model_dir_);
       if (!tensor.ok()) return tensor.status().WithContext("initializer '" + initializer.name() + "'");
-      // The protobuf copy is not needed any more: free it now to keep peak memory low.
+      // The protobuf copy (when the tensor did not take it) is not needed any
+      // more: free it now to keep peak memory low.
       std::string().swap(*initializer.mutable_raw_data());
       graph->initializers[initializer.name()] = std::move(tensor).value();
     }

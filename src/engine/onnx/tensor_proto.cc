@@ -114,9 +114,12 @@ Status CheckFieldCount(const Field& field, int64_t expected, const onnx::TensorP
   return Status::Ok();
 }
 
-}  // namespace
+// raw_data of at least this size is taken over by the tensor (no copy).
+constexpr size_t kAdoptRawDataBytes = size_t{1} << 16;
 
-Result<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::filesystem::path& model_dir) {
+// `adoptable`: the same proto, mutable, whose raw_data the tensor may take.
+Result<Tensor> ConvertTensorProto(const onnx::TensorProto& proto, const std::filesystem::path& model_dir,
+                                  onnx::TensorProto* adoptable) {
   const std::string label = TensorLabel(proto);
   if (proto.has_segment()) return core::Unimplemented("{}: segmented tensors are not supported", label);
   auto dtype_opt = core::DataTypeFromOnnx(proto.data_type());
@@ -144,6 +147,15 @@ Result<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::filesy
   if (!external && proto.has_raw_data() && proto.raw_data().size() != needed) {
     return core::InvalidArgument("{}: raw_data is {} bytes, but {} {} needs {}", label, proto.raw_data().size(),
                                  core::DataTypeName(dtype), core::ShapeToString(shape), needed);
+  }
+  if (!external && proto.has_raw_data() && adoptable && needed >= kAdoptRawDataBytes) {
+    // Large weights: the tensor takes the parsed bytes over instead of
+    // copying them (a copy touches as many fresh pages again, the largest
+    // part of loading a big model). Their address is only 16-byte aligned;
+    // every reader of a tensor takes unaligned data.
+    auto bytes = std::make_shared<std::string>(std::move(*adoptable->mutable_raw_data()));
+    void* data = bytes->data();
+    return Tensor::Wrap(dtype, std::move(shape), data, std::move(bytes));
   }
   ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(dtype, shape));
   if (external) {
@@ -199,6 +211,16 @@ Result<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::filesy
     }
   }
   return tensor;
+}
+
+}  // namespace
+
+Result<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::filesystem::path& model_dir) {
+  return ConvertTensorProto(proto, model_dir, nullptr);
+}
+
+Result<Tensor> TensorFromProto(onnx::TensorProto&& proto, const std::filesystem::path& model_dir) {
+  return ConvertTensorProto(proto, model_dir, &proto);
 }
 
 Result<Tensor> ParseTensorProto(std::string_view bytes) {

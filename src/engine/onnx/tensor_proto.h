@@ -19,6 +19,9 @@ namespace berth::engine {
 
 // `model_dir` resolves external data locations; empty forbids external data.
 core::Result<core::Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::filesystem::path& model_dir);
+// The same, and large raw_data moves into the tensor instead of being copied
+// (`proto` is left without it).
+core::Result<core::Tensor> TensorFromProto(onnx::TensorProto&& proto, const std::filesystem::path& model_dir);
 
 // Parse serialized protos (.pb files of the ONNX test suite).
 core::Result<core::Tensor> ParseTensorProto(std::string_view bytes);
