@@ -103,33 +103,59 @@ using FloatOf = std::conditional_t<std::is_floating_point_v<C>, C, double>;
 // ---------------------------------------------------------------------------
 // Accumulators. Each op is a template over the compute type C.
 
-struct SumOp {
+// Sums MapFn(x) with wrapping addition, then FinishFn(sum, count): the family
+// of Sum, Mean, L1, L2, SumSquare and LogSum.
+template <typename MapFn, typename FinishFn>
+struct AdditiveOp {
   static constexpr bool kWiden = true;
   template <typename C> struct Impl {
     using Acc = C;
     static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, x); }
+    static void Add(Acc& a, C x) { a = WrapAdd(a, MapFn::Apply(x)); }
     static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t) { return a; }
+    static C Finish(const Acc& a, int64_t count) { return FinishFn::Apply(a, count); }
   };
 };
 
-struct MeanOp {
-  static constexpr bool kWiden = true;
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, x); }
-    static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t count) {
-      if constexpr (std::is_integral_v<C>) {
-        return count > 0 ? static_cast<C>(a / static_cast<C>(count)) : C(0);
-      } else {
-        return a / static_cast<C>(count);  // empty set: 0/0 = NaN
-      }
-    }
-  };
+struct Identity {
+  template <typename C> static C Apply(C x) { return x; }
 };
+struct AbsoluteValue {
+  template <typename C> static C Apply(C x) { return Magnitude(x); }
+};
+struct Square {
+  template <typename C> static C Apply(C x) { return WrapMul(x, x); }
+};
+
+struct Total {
+  template <typename C> static C Apply(C sum, int64_t) { return sum; }
+};
+struct Average {
+  template <typename C> static C Apply(C sum, int64_t count) {
+    if constexpr (std::is_integral_v<C>) {
+      return count > 0 ? static_cast<C>(sum / static_cast<C>(count)) : C(0);
+    } else {
+      return sum / static_cast<C>(count);  // empty set: 0/0 = NaN
+    }
+  }
+};
+struct SquareRoot {
+  template <typename C> static C Apply(C sum, int64_t) {
+    return FloatingResult<C>(std::sqrt(static_cast<FloatOf<C>>(sum)));
+  }
+};
+struct Logarithm {
+  template <typename C> static C Apply(C sum, int64_t) {
+    return FloatingResult<C>(std::log(static_cast<FloatOf<C>>(sum)));
+  }
+};
+
+using SumOp = AdditiveOp<Identity, Total>;
+using MeanOp = AdditiveOp<Identity, Average>;
+using L1Op = AdditiveOp<AbsoluteValue, Total>;
+using SumSquareOp = AdditiveOp<Square, Total>;
+using L2Op = AdditiveOp<Square, SquareRoot>;
+using LogSumOp = AdditiveOp<Identity, Logarithm>;
 
 struct ProdOp {
   static constexpr bool kWiden = true;
@@ -142,20 +168,25 @@ struct ProdOp {
   };
 };
 
-struct MaxOp {
-  static constexpr bool kWiden = false;  // exact in the input type
+// Max (kMax) or Min, exact in the input type. Empty set: -inf / +inf where
+// the type has them, else the lowest / highest value. NaN propagates.
+template <bool kMax>
+struct ExtremumOp {
+  static constexpr bool kWiden = false;
   template <typename C> struct Impl {
     using Acc = C;
-    // Empty set: -inf where the type has it, else the lowest value.
     static Acc Init() {
-      if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::lowest();
+      if constexpr (std::is_floating_point_v<C>) {
+        return kMax ? -std::numeric_limits<C>::infinity() : std::numeric_limits<C>::infinity();
+      }
+      return kMax ? std::numeric_limits<C>::lowest() : std::numeric_limits<C>::max();
     }
     static void Add(Acc& a, C x) {
+      const bool better = kMax ? x > a : x < a;
       if constexpr (std::is_floating_point_v<C>) {
-        if (x > a || x != x) a = x;  // NaN propagates
+        if (better || x != x) a = x;
       } else {
-        if (x > a) a = x;
+        if (better) a = x;
       }
     }
     static void Merge(Acc& a, const Acc& b) { Add(a, b); }
@@ -163,69 +194,8 @@ struct MaxOp {
   };
 };
 
-struct MinOp {
-  static constexpr bool kWiden = false;  // exact in the input type
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() {
-      if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
-      return std::numeric_limits<C>::max();
-    }
-    static void Add(Acc& a, C x) {
-      if constexpr (std::is_floating_point_v<C>) {
-        if (x < a || x != x) a = x;
-      } else {
-        if (x < a) a = x;
-      }
-    }
-    static void Merge(Acc& a, const Acc& b) { Add(a, b); }
-    static C Finish(const Acc& a, int64_t) { return a; }
-  };
-};
-
-struct L1Op {
-  static constexpr bool kWiden = true;
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, Magnitude(x)); }
-    static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t) { return a; }
-  };
-};
-
-struct SumSquareOp {
-  static constexpr bool kWiden = true;
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, WrapMul(x, x)); }
-    static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t) { return a; }
-  };
-};
-
-struct L2Op {
-  static constexpr bool kWiden = true;
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, WrapMul(x, x)); }
-    static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t) { return FloatingResult<C>(std::sqrt(static_cast<FloatOf<C>>(a))); }
-  };
-};
-
-struct LogSumOp {
-  static constexpr bool kWiden = true;
-  template <typename C> struct Impl {
-    using Acc = C;
-    static Acc Init() { return C(0); }
-    static void Add(Acc& a, C x) { a = WrapAdd(a, x); }
-    static void Merge(Acc& a, const Acc& b) { a = WrapAdd(a, b); }
-    static C Finish(const Acc& a, int64_t) { return FloatingResult<C>(std::log(static_cast<FloatOf<C>>(a))); }
-  };
-};
+using MaxOp = ExtremumOp<true>;
+using MinOp = ExtremumOp<false>;
 
 // log(sum(exp(x))) kept stable as (max m, sum of exp(x - m)).
 struct LogSumExpOp {

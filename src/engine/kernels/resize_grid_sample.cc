@@ -8,6 +8,7 @@
 
 #include "engine/kernels/kernel_util.h"
 #include "engine/kernels/op_registry.h"
+#include "engine/kernels/resize_interpolate.h"
 
 namespace berth::engine {
 namespace {
@@ -172,30 +173,6 @@ class AxisSampler {
   double high_ = 0;
 };
 
-template <typename C, typename T>
-C LoadSample(T value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return static_cast<C>(static_cast<float>(value));
-  } else {
-    return static_cast<C>(value);
-  }
-}
-
-template <typename T, typename C>
-T StoreSample(C value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return T(static_cast<float>(value));
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!(value == value)) return T(0);
-    const C rounded = std::nearbyint(value);
-    if (rounded <= static_cast<C>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-    if (rounded >= static_cast<C>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-    return static_cast<T>(rounded);
-  } else {
-    return static_cast<T>(value);
-  }
-}
-
 template <typename T>
 void Sample(const Tensor& x, const double* grid, Tensor& y, const GridSampleConfig& config) {
   using C = std::conditional_t<std::is_same_v<T, double>, double, float>;
@@ -257,8 +234,8 @@ void Sample(const Tensor& x, const double* grid, Tensor& y, const GridSampleConf
                         for (int64_t c = 0; c < channels; ++c) {
                           const T* plane = image + c * in_spatial;
                           C sum = 0;
-                          for (int64_t k = 0; k < count; ++k) sum += weights[k] * LoadSample<C>(plane[offsets[k]]);
-                          out[c * out_spatial] = StoreSample<T>(sum);
+                          for (int64_t k = 0; k < count; ++k) sum += weights[k] * resize::Load<C>(plane[offsets[k]]);
+                          out[c * out_spatial] = resize::StoreResult<T>(sum);
                         }
                       }
                     });
@@ -314,7 +291,7 @@ class GridSampleKernel : public Kernel {
     core::VisitFloatType(grid->dtype(), [&]<typename G>() {
       if constexpr (!std::is_void_v<G>) {
         const G* values = grid->data<G>();
-        for (int64_t i = 0; i < grid->element_count(); ++i) coordinates[i] = LoadSample<double>(values[i]);
+        for (int64_t i = 0; i < grid->element_count(); ++i) coordinates[i] = resize::Load<double>(values[i]);
       }
     });
     bool supported = core::VisitNumericType(x->dtype(), [&]<typename T>() -> bool {

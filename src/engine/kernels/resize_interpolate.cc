@@ -176,32 +176,6 @@ AxisTable BuildTable(const AxisResize& axis, const Settings& settings) {
   return table;
 }
 
-// Element conversions around the float compute type.
-template <typename C, typename T>
-C Load(T value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return static_cast<C>(static_cast<float>(value));
-  } else {
-    return static_cast<C>(value);
-  }
-}
-
-// Integers round to nearest and saturate, as image libraries do.
-template <typename T, typename C>
-T StoreResult(C value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return T(static_cast<float>(value));
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!(value == value)) return T(0);
-    const C rounded = std::nearbyint(value);
-    if (rounded <= static_cast<C>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-    if (rounded >= static_cast<C>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-    return static_cast<T>(rounded);
-  } else {
-    return static_cast<T>(value);
-  }
-}
-
 // One 1-D pass: src [outer, in, inner] -> dst [outer, out, inner], with the
 // tap count fixed at compile time for the common kernels (0: table.taps).
 template <int kTaps, typename C, typename In, typename Out>

@@ -7,13 +7,42 @@
 // 1-D pass per resized axis over float (double for double inputs).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "core/status.h"
 #include "core/tensor.h"
 
 namespace berth::engine::resize {
+
+// Element conversions around the float compute type (also GridSample's).
+template <typename C, typename T>
+C Load(T value) {
+  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
+    return static_cast<C>(static_cast<float>(value));
+  } else {
+    return static_cast<C>(value);
+  }
+}
+
+// Integers round to nearest and saturate, as image libraries do.
+template <typename T, typename C>
+T StoreResult(C value) {
+  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
+    return T(static_cast<float>(value));
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!(value == value)) return T(0);
+    const C rounded = std::nearbyint(value);
+    if (rounded <= static_cast<C>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (rounded >= static_cast<C>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(rounded);
+  } else {
+    return static_cast<T>(value);
+  }
+}
 
 enum class Mode { kNearest, kLinear, kCubic };
 
