@@ -254,7 +254,14 @@ class MetricsScrapedParsedIncreasing(t.unittest.TestCase):
             server.wait_ready()
             port = server.port
             t.post_json(port, "/v2/models/add/infer", ADD_REQUEST)
-            before = t.scrape(port)
+            infer_route = {"route": "/v2/models/{model}/infer"}
+
+            def http_count(scrape, code):
+                return t.metric_value(scrape, "berth_http_requests_total", code=code, **infer_route) or 0
+            # A request is counted once its response has been written, so the
+            # client can see the response first: wait for the count.
+            before = t.wait_until(lambda: (lambda s: s if http_count(s, "200") == 1 else None)(t.scrape(port)),
+                                  message="the first request counted")
             for name, kind in self.REQUIRED.items():
                 self.assertIn(name, before, name)
                 self.assertEqual(before[name]["type"], kind, name)
@@ -273,7 +280,10 @@ class MetricsScrapedParsedIncreasing(t.unittest.TestCase):
             for _ in range(2):
                 bad = t.infer_body(t.add_inputs([[1, 2, 3]], [[1, 2, 3]]))
                 self.assertEqual(t.post_json(port, "/v2/models/add/infer", bad)[0], 400)
-            after = t.scrape(port)
+            after = t.wait_until(
+                lambda: (lambda s: s if http_count(s, "200") == 6 and http_count(s, "400") == 2 else None)(
+                    t.scrape(port)),
+                message="6 requests answered 200 and 2 answered 400 counted")
 
             def delta(name, **extra):
                 return (t.metric_value(after, name, **labels, **extra) or 0) - \
@@ -284,11 +294,8 @@ class MetricsScrapedParsedIncreasing(t.unittest.TestCase):
             self.assertEqual(delta("berth_inference_queue_duration_seconds_count"), 5)
             self.assertEqual(delta("berth_inference_request_duration_seconds_count"), 5)
             self.assertGreater(delta("berth_inference_compute_duration_seconds_sum"), 0)
-            infer_route = {"route": "/v2/models/{model}/infer"}
-            ok_after = t.metric_value(after, "berth_http_requests_total", code="200", **infer_route)
-            ok_before = t.metric_value(before, "berth_http_requests_total", code="200", **infer_route)
-            self.assertEqual(ok_after - ok_before, 5)
-            self.assertEqual(t.metric_value(after, "berth_http_requests_total", code="400", **infer_route), 2)
+            self.assertEqual(http_count(after, "200") - http_count(before, "200"), 5)
+            self.assertEqual(http_count(after, "400"), 2)
             metrics_route = {"route": "/metrics", "code": "200"}
             # The scrape that produced `before` is counted once it has been written.
             self.assertGreater(t.metric_value(after, "berth_http_requests_total", **metrics_route),
