@@ -14,6 +14,7 @@
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/session.h"
+#include "single_node_model.h"
 
 namespace berth::engine {
 namespace {
@@ -21,127 +22,14 @@ namespace {
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-
-// ---------------------------------------------------------------------------
-// A one-node model builder and runner.
-
-struct TestInput {
-  std::string name;  // empty: absent optional input
-  Tensor value;
-  bool constant = false;  // an initializer instead of a graph input
-};
-
-onnx::AttributeProto Ints(const std::string& name, const std::vector<int64_t>& values) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) attribute.add_ints(v);
-  return attribute;
-}
-
-onnx::AttributeProto Int(const std::string& name, int64_t value) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::INT);
-  attribute.set_i(value);
-  return attribute;
-}
-
-onnx::AttributeProto String(const std::string& name, const std::string& value) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::STRING);
-  attribute.set_s(value);
-  return attribute;
-}
-
-onnx::TensorProto ToProto(const std::string& name, const Tensor& tensor) {
-  onnx::TensorProto proto;
-  proto.set_name(name);
-  proto.set_data_type(static_cast<int>(tensor.dtype()));
-  for (int64_t d : tensor.shape()) proto.add_dims(d);
-  proto.set_raw_data(std::string(static_cast<const char*>(tensor.raw_data()), tensor.byte_size()));
-  return proto;
-}
-
-onnx::ModelProto SingleNode(const std::string& op_type, const std::vector<TestInput>& inputs,
-                            const std::vector<onnx::AttributeProto>& attributes, int outputs = 1, int opset = 17,
-                            bool dynamic = false) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.add_opset_import()->set_version(opset);
-  auto* graph = model.mutable_graph();
-  graph->set_name("test");
-  auto* node = graph->add_node();
-  node->set_op_type(op_type);
-  node->set_name("node");
-  for (const auto& attribute : attributes) *node->add_attribute() = attribute;
-  for (const auto& input : inputs) {
-    node->add_input(input.name);
-    if (input.name.empty()) continue;
-    if (input.constant) {
-      *graph->add_initializer() = ToProto(input.name, input.value);
-      continue;
-    }
-    auto* info = graph->add_input();
-    info->set_name(input.name);
-    auto* type = info->mutable_type()->mutable_tensor_type();
-    type->set_elem_type(static_cast<int>(input.value.dtype()));
-    auto* shape = type->mutable_shape();
-    for (size_t d = 0; d < input.value.shape().size(); ++d) {
-      if (dynamic) {
-        shape->add_dim()->set_dim_param(input.name + "_" + std::to_string(d));
-      } else {
-        shape->add_dim()->set_dim_value(input.value.shape()[d]);
-      }
-    }
-  }
-  for (int o = 0; o < outputs; ++o) {
-    node->add_output("y" + std::to_string(o));
-    graph->add_output()->set_name("y" + std::to_string(o));
-  }
-  return model;
-}
-
-core::Result<std::unique_ptr<Session>> MakeSession(const onnx::ModelProto& model) {
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  ASSIGN_OR_RETURN(std::shared_ptr<Model> loaded, LoadModelFromBytes(bytes, {}));
-  return Session::Create(loaded);
-}
-
-std::vector<NamedValue> Feeds(const std::vector<TestInput>& inputs) {
-  std::vector<NamedValue> feeds;
-  for (const auto& input : inputs) {
-    if (!input.name.empty() && !input.constant) feeds.emplace_back(input.name, input.value);
-  }
-  return feeds;
-}
-
-// Runs the node once; also checks static inference against the real shapes.
-core::Result<std::vector<Tensor>> RunNode(const std::string& op_type, const std::vector<TestInput>& inputs,
-                                          const std::vector<onnx::AttributeProto>& attributes, int outputs = 1,
-                                          int opset = 17) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Session> session, MakeSession(SingleNode(op_type, inputs, attributes, outputs, opset)));
-  ASSIGN_OR_RETURN(std::vector<core::Value> values, session->Run(Feeds(inputs)));
-  std::vector<Tensor> tensors;
-  for (size_t o = 0; o < values.size(); ++o) {
-    const Tensor& tensor = values[o].tensor();
-    const ValueType& type = session->outputs()[o].type;
-    EXPECT_TRUE(type.is_tensor() && type.has_shape) << op_type << " output " << o << " has no inferred shape";
-    if (type.has_shape) {
-      EXPECT_EQ(type.dims.size(), tensor.shape().size());
-      for (size_t d = 0; d < std::min(type.dims.size(), tensor.shape().size()); ++d) {
-        if (type.dims[d].known()) {
-          EXPECT_EQ(type.dims[d].value, tensor.shape()[d]) << "inferred " << type.ToString();
-        }
-      }
-      EXPECT_EQ(type.dtype, tensor.dtype());
-    }
-    tensors.push_back(tensor);
-  }
-  return tensors;
-}
+using testing::Feeds;
+using testing::Int;
+using testing::Ints;
+using testing::MakeSession;
+using testing::RunNodeChecked;
+using testing::SingleNode;
+using testing::String;
+using testing::TestInput;
 
 std::vector<float> Random(int64_t count, uint32_t seed, float lo = -1, float hi = 1) {
   std::mt19937 rng(seed);
@@ -318,7 +206,7 @@ TEST(Convolution, ConvMatchesReferenceWithGraphAndConstantWeights) {
       std::vector<TestInput> inputs = {{"x", Tensor::FromVector(x, c.x)},
                                        {"w", Tensor::FromVector(w, c.w), constant}};
       if (c.bias) inputs.push_back({"b", Tensor::FromVector(b, {c.w[0]}), constant});
-      auto outputs = RunNode("Conv", inputs, ConvAttributes(c));
+      auto outputs = RunNodeChecked("Conv", inputs, ConvAttributes(c));
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       TensorShape shape;
       std::vector<double> bd = AsDouble(b);
@@ -340,8 +228,8 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
   // in 7, s 2, k 3 -> out 4, total 2; in 8, s 2, k 4 -> out 4, total 2... with dilation 1.
   for (const Case& c : {Case{"SAME_UPPER", {1, 1, 1, 1}}, Case{"SAME_LOWER", {1, 1, 1, 1}}, Case{"VALID", {0, 0, 0, 0}}}) {
     SCOPED_TRACE(c.auto_pad);
-    auto outputs = RunNode("Conv", {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws), true}},
-                           {String("auto_pad", c.auto_pad), Ints("strides", {2, 2})});
+    auto outputs = RunNodeChecked("Conv", {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws), true}},
+                                  {String("auto_pad", c.auto_pad), Ints("strides", {2, 2})});
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     ConvCase reference{"", xs, ws, 1, {2, 2}, {}, c.pads};
     TensorShape shape;
@@ -355,8 +243,8 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
   for (auto [auto_pad, pads] : {std::pair{"SAME_UPPER", std::vector<int64_t>{1, 2}},
                                 std::pair{"SAME_LOWER", std::vector<int64_t>{2, 1}}}) {
     SCOPED_TRACE(auto_pad);
-    auto outputs = RunNode("Conv", {{"x", Tensor::FromVector(x2, xs2)}, {"w", Tensor::FromVector(w2, ws2)}},
-                           {String("auto_pad", auto_pad)});
+    auto outputs = RunNodeChecked("Conv", {{"x", Tensor::FromVector(x2, xs2)}, {"w", Tensor::FromVector(w2, ws2)}},
+                                  {String("auto_pad", auto_pad)});
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     TensorShape shape;
     std::vector<double> expected = ReferenceConv(AsDouble(x2), xs2, AsDouble(w2), ws2, nullptr,
@@ -381,22 +269,22 @@ TEST(Convolution, ConvHalfAndDoubleTypes) {
     return h;
   };
   for (bool constant : {false, true}) {
-    auto half = RunNode("Conv",
-                        {{"x", Tensor::FromVector(to_half(x), c.x)},
-                         {"w", Tensor::FromVector(to_half(w), c.w), constant},
-                         {"b", Tensor::FromVector(to_half(b), {c.w[0]}), constant}},
-                        ConvAttributes(c));
+    auto half = RunNodeChecked("Conv",
+                               {{"x", Tensor::FromVector(to_half(x), c.x)},
+                                {"w", Tensor::FromVector(to_half(w), c.w), constant},
+                                {"b", Tensor::FromVector(to_half(b), {c.w[0]}), constant}},
+                               ConvAttributes(c));
     ASSERT_TRUE(half.ok()) << half.status().message();
     ASSERT_EQ((*half)[0].dtype(), DataType::kFloat16);
     std::vector<core::Float16> expected_half;
     for (double v : expected) expected_half.emplace_back(static_cast<float>(v));
     ExpectNear(Tensor::FromVector(expected_half, shape), (*half)[0], 2e-3, 2e-3);
   }
-  auto dbl = RunNode("Conv",
-                     {{"x", Tensor::FromVector(AsDouble(x), c.x)},
-                      {"w", Tensor::FromVector(AsDouble(w), c.w), true},
-                      {"b", Tensor::FromVector(AsDouble(b), {c.w[0]})}},
-                     ConvAttributes(c));
+  auto dbl = RunNodeChecked("Conv",
+                            {{"x", Tensor::FromVector(AsDouble(x), c.x)},
+                             {"w", Tensor::FromVector(AsDouble(w), c.w), true},
+                             {"b", Tensor::FromVector(AsDouble(b), {c.w[0]})}},
+                            ConvAttributes(c));
   ASSERT_TRUE(dbl.ok()) << dbl.status().message();
   ExpectNear(Tensor::FromVector(expected, shape), (*dbl)[0], 1e-12, 1e-12);
 }
@@ -404,10 +292,10 @@ TEST(Convolution, ConvHalfAndDoubleTypes) {
 TEST(Convolution, ConvWithFourSpatialAxesUsesThePortablePath) {
   ConvCase c{"4-D", {1, 4, 4, 3, 5, 4}, {6, 2, 2, 2, 3, 2}, 2, {1, 1, 2, 1}, {1, 2, 1, 1}, {0, 1, 1, 0, 1, 0, 0, 1}};
   std::vector<float> x = Random(Count(c.x), 11), w = Random(Count(c.w), 12), b = Random(6, 13);
-  auto outputs = RunNode("Conv",
-                         {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), true},
-                          {"b", Tensor::FromVector(b, {6})}},
-                         ConvAttributes(c));
+  auto outputs = RunNodeChecked(
+      "Conv",
+      {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), true}, {"b", Tensor::FromVector(b, {6})}},
+      ConvAttributes(c));
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   TensorShape shape;
   std::vector<double> bd = AsDouble(b);
@@ -416,23 +304,26 @@ TEST(Convolution, ConvWithFourSpatialAxesUsesThePortablePath) {
 }
 
 TEST(Convolution, EmptyBatchAndEmptyChannels) {
-  auto outputs = RunNode("Conv", {{"x", Tensor::FromVector<float>({}, {0, 2, 5, 5})},
-                                  {"w", Tensor::FromVector(Random(2 * 2 * 9, 1), {2, 2, 3, 3}), true}},
-                         {});
+  auto outputs = RunNodeChecked("Conv",
+                                {{"x", Tensor::FromVector<float>({}, {0, 2, 5, 5})},
+                                 {"w", Tensor::FromVector(Random(2 * 2 * 9, 1), {2, 2, 3, 3}), true}},
+                                {});
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   EXPECT_EQ((*outputs)[0].shape(), (TensorShape{0, 2, 3, 3}));
   // No input channels: every output is the bias.
   for (bool constant : {false, true}) {
-    outputs = RunNode("Conv", {{"x", Tensor::FromVector<float>({}, {1, 0, 4, 4})},
-                               {"w", Tensor::FromVector<float>({}, {2, 0, 3, 3}), constant},
-                               {"b", Tensor::FromVector<float>({1.5f, -2.0f}, {2})}},
-                      {});
+    outputs = RunNodeChecked("Conv",
+                             {{"x", Tensor::FromVector<float>({}, {1, 0, 4, 4})},
+                              {"w", Tensor::FromVector<float>({}, {2, 0, 3, 3}), constant},
+                              {"b", Tensor::FromVector<float>({1.5f, -2.0f}, {2})}},
+                             {});
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     ExpectNear(Tensor::FromVector<float>({1.5f, 1.5f, 1.5f, 1.5f, -2, -2, -2, -2}, {1, 2, 2, 2}), (*outputs)[0]);
-    outputs = RunNode("ConvTranspose", {{"x", Tensor::FromVector<float>({}, {1, 0, 2, 2})},
-                                        {"w", Tensor::FromVector<float>({}, {0, 2, 1, 1}), constant},
-                                        {"b", Tensor::FromVector<float>({1.5f, -2.0f}, {2})}},
-                      {});
+    outputs = RunNodeChecked("ConvTranspose",
+                             {{"x", Tensor::FromVector<float>({}, {1, 0, 2, 2})},
+                              {"w", Tensor::FromVector<float>({}, {0, 2, 1, 1}), constant},
+                              {"b", Tensor::FromVector<float>({1.5f, -2.0f}, {2})}},
+                             {});
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     ExpectNear(Tensor::FromVector<float>({1.5f, 1.5f, 1.5f, 1.5f, -2, -2, -2, -2}, {1, 2, 2, 2}), (*outputs)[0]);
   }
@@ -476,31 +367,31 @@ TEST(Convolution, ConvCachesPrimitivesPerShapeAcrossThreads) {
 TEST(Convolution, ConvRejectsInconsistentInputsWithClearErrors) {
   auto x = Tensor::FromVector(Random(1 * 4 * 5 * 5, 1), {1, 4, 5, 5});
   auto w = Tensor::FromVector(Random(2 * 3 * 3 * 3, 2), {2, 3, 3, 3});
-  auto outputs = RunNode("Conv", {{"x", x}, {"w", w}}, {});
+  auto outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("channels"), std::string::npos) << outputs.status().message();
 
   auto w4 = Tensor::FromVector(Random(2 * 4 * 3 * 3, 2), {2, 4, 3, 3});
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}, {"b", Tensor::FromVector(Random(3, 3), {3})}}, {});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}, {"b", Tensor::FromVector(Random(3, 3), {3})}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("bias"), std::string::npos) << outputs.status().message();
 
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}}, {Ints("kernel_shape", {2, 2})});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}}, {Ints("kernel_shape", {2, 2})});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("kernel_shape"), std::string::npos) << outputs.status().message();
 
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}}, {Ints("pads", {-1, 0, 0, 0})});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}}, {Ints("pads", {-1, 0, 0, 0})});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("pads"), std::string::npos) << outputs.status().message();
 
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}}, {Ints("strides", {0, 1})});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}}, {Ints("strides", {0, 1})});
   ASSERT_FALSE(outputs.ok());
 
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}}, {Int("group", 3)});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}}, {Int("group", 3)});
   ASSERT_FALSE(outputs.ok());
 
   // Kernel extent larger than the padded input.
-  outputs = RunNode("Conv", {{"x", x}, {"w", w4}}, {Ints("dilations", {3, 3})});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}}, {Ints("dilations", {3, 3})});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("exceeds"), std::string::npos) << outputs.status().message();
 }
@@ -572,10 +463,11 @@ TEST(Convolution, ConvTransposeMatchesReference) {
     std::vector<double> expected = ReferenceConvTranspose(AsDouble(x), c.x, AsDouble(w), c.w, &bd, g, out, &shape);
     for (bool constant : {false, true}) {
       SCOPED_TRACE(std::string(c.name) + (constant ? " (constant W, B)" : " (W, B as inputs)"));
-      auto outputs = RunNode("ConvTranspose",
-                             {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), constant},
-                              {"b", Tensor::FromVector(b, {m}), constant}},
-                             attributes);
+      auto outputs = RunNodeChecked("ConvTranspose",
+                                    {{"x", Tensor::FromVector(x, c.x)},
+                                     {"w", Tensor::FromVector(w, c.w), constant},
+                                     {"b", Tensor::FromVector(b, {m}), constant}},
+                                    attributes);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       ExpectNear(FloatTensor(expected, shape), (*outputs)[0]);
     }
@@ -597,20 +489,22 @@ TEST(Convolution, ConvTransposeMatchesReference) {
       TensorShape half_shape;
       std::vector<double> want =
           ReferenceConvTranspose(widen(xh), c.x, widen(wh), c.w, &bhd, g, out, &half_shape);
-      auto outputs = RunNode("ConvTranspose",
-                             {{"x", Tensor::FromVector(xh, c.x)}, {"w", Tensor::FromVector(wh, c.w), true},
-                              {"b", Tensor::FromVector(bh, {m}), true}},
-                             attributes);
+      auto outputs = RunNodeChecked("ConvTranspose",
+                                    {{"x", Tensor::FromVector(xh, c.x)},
+                                     {"w", Tensor::FromVector(wh, c.w), true},
+                                     {"b", Tensor::FromVector(bh, {m}), true}},
+                                    attributes);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       std::vector<core::Float16> want_half;
       for (double v : want) want_half.emplace_back(static_cast<float>(v));
       ExpectNear(Tensor::FromVector(want_half, half_shape), (*outputs)[0], 2e-3, 2e-3);
     }
     SCOPED_TRACE(std::string(c.name) + " (double)");
-    auto dbl = RunNode("ConvTranspose",
-                       {{"x", Tensor::FromVector(AsDouble(x), c.x)}, {"w", Tensor::FromVector(AsDouble(w), c.w)},
-                        {"b", Tensor::FromVector(bd, {m})}},
-                       attributes);
+    auto dbl = RunNodeChecked("ConvTranspose",
+                              {{"x", Tensor::FromVector(AsDouble(x), c.x)},
+                               {"w", Tensor::FromVector(AsDouble(w), c.w)},
+                               {"b", Tensor::FromVector(bd, {m})}},
+                              attributes);
     ASSERT_TRUE(dbl.ok()) << dbl.status().message();
     ExpectNear(Tensor::FromVector(expected, shape), (*dbl)[0], 1e-12, 1e-12);
   }
@@ -619,12 +513,12 @@ TEST(Convolution, ConvTransposeMatchesReference) {
 TEST(Convolution, ConvTransposeRejectsBadShapes) {
   auto x = Tensor::FromVector(Random(1 * 3 * 4 * 4, 1), {1, 3, 4, 4});
   auto w = Tensor::FromVector(Random(2 * 2 * 3 * 3, 2), {2, 2, 3, 3});
-  auto outputs = RunNode("ConvTranspose", {{"x", x}, {"w", w}}, {});
+  auto outputs = RunNodeChecked("ConvTranspose", {{"x", x}, {"w", w}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("channels"), std::string::npos) << outputs.status().message();
   auto w3 = Tensor::FromVector(Random(3 * 2 * 3 * 3, 2), {3, 2, 3, 3});
   // Pads larger than the full output.
-  outputs = RunNode("ConvTranspose", {{"x", x}, {"w", w3}}, {Ints("pads", {4, 0, 3, 0})});
+  outputs = RunNodeChecked("ConvTranspose", {{"x", x}, {"w", w3}}, {Ints("pads", {4, 0, 3, 0})});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("negative output extent"), std::string::npos)
       << outputs.status().message();
@@ -667,27 +561,29 @@ TEST(Convolution, ConvIntegerWithPerChannelZeroPointsAndMixedSigns) {
   std::vector<int32_t> expected_int(expected.begin(), expected.end());
   for (bool constant : {false, true}) {
     SCOPED_TRACE(constant ? "constant w" : "w as input");
-    auto outputs = RunNode("ConvInteger",
-                           {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws), constant},
-                            {"x_zero_point", Tensor::Scalar<int8_t>(xz)},
-                            {"w_zero_point", Tensor::FromVector(wz, {6}), constant}},
-                           ConvAttributes(c), 1, 10);
+    auto outputs = RunNodeChecked("ConvInteger",
+                                  {{"x", Tensor::FromVector(x, xs)},
+                                   {"w", Tensor::FromVector(w, ws), constant},
+                                   {"x_zero_point", Tensor::Scalar<int8_t>(xz)},
+                                   {"w_zero_point", Tensor::FromVector(wz, {6}), constant}},
+                                  ConvAttributes(c), 1, 10);
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     EXPECT_TRUE(core::CompareTensors(Tensor::FromVector(expected_int, shape), (*outputs)[0]).ok());
   }
   // Zero points are optional.
-  auto outputs = RunNode("ConvInteger", {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws)}},
-                         ConvAttributes(c), 1, 10);
+  auto outputs = RunNodeChecked("ConvInteger", {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws)}},
+                                ConvAttributes(c), 1, 10);
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   expected = ReferenceIntegerConv(x, 0, xs, w, {0}, ws, ConvGeometry(c), &shape);
   EXPECT_TRUE(core::CompareTensors(Tensor::FromVector(std::vector<int32_t>(expected.begin(), expected.end()), shape),
                                    (*outputs)[0])
                   .ok());
   // A per-channel x zero point is not allowed.
-  outputs = RunNode("ConvInteger",
-                    {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws)},
-                     {"x_zero_point", Tensor::FromVector<int8_t>({1, 2}, {2})}},
-                    ConvAttributes(c), 1, 10);
+  outputs = RunNodeChecked("ConvInteger",
+                           {{"x", Tensor::FromVector(x, xs)},
+                            {"w", Tensor::FromVector(w, ws)},
+                            {"x_zero_point", Tensor::FromVector<int8_t>({1, 2}, {2})}},
+                           ConvAttributes(c), 1, 10);
   EXPECT_FALSE(outputs.ok());
 }
 
@@ -723,17 +619,17 @@ TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
     Tensor y_zero = y_type == DataType::kUInt8 ? Tensor::Scalar<uint8_t>(yz) : Tensor::Scalar<int8_t>(yz);
     for (bool constant : {false, true}) {
       SCOPED_TRACE(constant ? "constant w" : "w as input");
-      auto outputs = RunNode("QLinearConv",
-                             {{"x", Tensor::FromVector(x, xs)},
-                              {"x_scale", Tensor::Scalar<float>(x_scale)},
-                              {"x_zero_point", Tensor::Scalar<uint8_t>(xz)},
-                              {"w", Tensor::FromVector(w, ws), constant},
-                              {"w_scale", Tensor::FromVector(w_scale, {4})},
-                              {"w_zero_point", Tensor::FromVector(wz, {4}), constant},
-                              {"y_scale", Tensor::Scalar<float>(y_scale)},
-                              {"y_zero_point", y_zero},
-                              {"b", Tensor::FromVector(bias, {4})}},
-                             ConvAttributes(c), 1, 10);
+      auto outputs = RunNodeChecked("QLinearConv",
+                                    {{"x", Tensor::FromVector(x, xs)},
+                                     {"x_scale", Tensor::Scalar<float>(x_scale)},
+                                     {"x_zero_point", Tensor::Scalar<uint8_t>(xz)},
+                                     {"w", Tensor::FromVector(w, ws), constant},
+                                     {"w_scale", Tensor::FromVector(w_scale, {4})},
+                                     {"w_zero_point", Tensor::FromVector(wz, {4}), constant},
+                                     {"y_scale", Tensor::Scalar<float>(y_scale)},
+                                     {"y_zero_point", y_zero},
+                                     {"b", Tensor::FromVector(bias, {4})}},
+                                    ConvAttributes(c), 1, 10);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       Tensor expected = y_type == DataType::kUInt8 ? Tensor::FromVector(expected_u8, shape)
                                                    : Tensor::FromVector(expected_s8, shape);

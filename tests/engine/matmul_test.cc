@@ -12,9 +12,10 @@
 #include <thread>
 
 #include "core/tensor_compare.h"
-#include "engine/onnx/model_loader.h"
 #include "engine/kernels/matmul_common.h"
+#include "engine/onnx/model_loader.h"
 #include "engine/runtime/session.h"
+#include "single_node_model.h"
 #include "test_models.h"
 
 namespace berth::engine {
@@ -23,104 +24,19 @@ namespace {
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
+using testing::Float;
+using testing::Int;
+using testing::Make;
+using testing::RunNode;
+using testing::String;
+using testing::TestInput;
 
-// ---------------------------------------------------------------------------
-// A one-node model runner: inputs marked constant become initializers.
-
-struct TestInput {
-  std::string name;  // empty: an absent optional input
-  Tensor value;
-  bool constant = false;
-};
-
-onnx::AttributeProto IntAttr(const std::string& name, int64_t v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::INT);
-  a.set_i(v);
-  return a;
-}
-onnx::AttributeProto FloatAttr(const std::string& name, float v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::FLOAT);
-  a.set_f(v);
-  return a;
-}
-onnx::AttributeProto StringAttr(const std::string& name, const std::string& v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::STRING);
-  a.set_s(v);
-  return a;
-}
-
-onnx::TensorProto ToProto(const std::string& name, const Tensor& t) {
-  onnx::TensorProto p;
-  p.set_name(name);
-  p.set_data_type(static_cast<int32_t>(t.dtype()));
-  for (int64_t d : t.shape()) p.add_dims(d);
-  p.set_raw_data(std::string(static_cast<const char*>(t.raw_data()), t.byte_size()));
-  return p;
-}
-
+// A loaded one-node model, for tests that edit it before making a session.
 std::shared_ptr<Model> BuildModel(const std::string& op, const std::vector<TestInput>& inputs, int outputs,
                                   const std::vector<onnx::AttributeProto>& attributes, int opset) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.add_opset_import()->set_version(opset);
-  auto* graph = model.mutable_graph();
-  graph->set_name("test");
-  auto* node = graph->add_node();
-  node->set_op_type(op);
-  for (const auto& attribute : attributes) *node->add_attribute() = attribute;
-  for (const auto& input : inputs) {
-    node->add_input(input.name);
-    if (input.name.empty()) continue;
-    if (input.constant) {
-      *graph->add_initializer() = ToProto(input.name, input.value);
-      continue;
-    }
-    auto* info = graph->add_input();
-    info->set_name(input.name);
-    auto* type = info->mutable_type()->mutable_tensor_type();
-    type->set_elem_type(static_cast<int32_t>(input.value.dtype()));
-    auto* shape = type->mutable_shape();
-    for (int64_t d : input.value.shape()) shape->add_dim()->set_dim_value(d);
-  }
-  for (int i = 0; i < outputs; ++i) {
-    node->add_output("out" + std::to_string(i));
-    graph->add_output()->set_name("out" + std::to_string(i));
-  }
-  auto loaded = LoadModelFromBytes(testing::Serialize(model), {});
+  auto loaded = testing::LoadSingleNode(testing::SingleNode(op, inputs, attributes, outputs, opset));
   EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
   return loaded.ok() ? *loaded : nullptr;
-}
-
-core::Result<std::vector<core::Value>> RunNode(const std::string& op, const std::vector<TestInput>& inputs,
-                                               const std::vector<onnx::AttributeProto>& attributes = {}, int opset = 17,
-                                               int outputs = 1) {
-  auto model = BuildModel(op, inputs, outputs, attributes, opset);
-  if (!model) return core::Internal("model did not load");
-  ASSIGN_OR_RETURN(auto session, Session::Create(model, {.intra_op_threads = 2}));
-  std::vector<NamedValue> feeds;
-  for (const auto& input : inputs) {
-    if (!input.name.empty() && !input.constant) feeds.emplace_back(input.name, input.value);
-  }
-  return session->Run(feeds);
-}
-
-template <typename T>
-Tensor Make(const TensorShape& shape, const std::vector<double>& values) {
-  std::vector<T> v;
-  for (double x : values) {
-    if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-      v.push_back(T(static_cast<float>(x)));
-    } else {
-      v.push_back(static_cast<T>(x));
-    }
-  }
-  return Tensor::FromVector<T>(v, shape);
 }
 
 std::vector<double> RandomValues(int64_t count, uint32_t seed, int lo = -3, int hi = 3) {
@@ -462,9 +378,8 @@ void CheckGemm(int64_t m, int64_t k, int64_t n, bool trans_a, bool trans_b, floa
   }
   std::vector<TestInput> inputs = {{"a", Make<T>(a_shape, a)}, {"b", Make<T>(b_shape, b), constant_b}};
   if (has_c) inputs.push_back({"c", Make<T>(c_shape, c), constant_c});
-  auto out = RunNode(
-      "Gemm", inputs,
-      {IntAttr("transA", trans_a), IntAttr("transB", trans_b), FloatAttr("alpha", alpha), FloatAttr("beta", beta)}, 13);
+  auto out = RunNode("Gemm", inputs,
+                     {Int("transA", trans_a), Int("transB", trans_b), Float("alpha", alpha), Float("beta", beta)}, 13);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ((*out)[0].tensor().shape(), (TensorShape{m, n}));
   ExpectNear(expected, (*out)[0].tensor());
@@ -623,7 +538,7 @@ void CheckEinsum(const std::string& equation, const std::vector<TensorShape>& sh
     values.push_back(ValuesFor<T>(core::ElementCount(shapes[i]), static_cast<uint32_t>(20 + i)));
     inputs.push_back({"x" + std::to_string(i), Make<T>(shapes[i], values.back())});
   }
-  auto out = RunNode("Einsum", inputs, {StringAttr("equation", equation)}, 12);
+  auto out = RunNode("Einsum", inputs, {String("equation", equation)}, 12);
   ASSERT_TRUE(out.ok()) << equation << ": " << out.status().ToString();
   const Tensor& y = (*out)[0].tensor();
   EXPECT_EQ(y.shape(), out_shape) << equation << " gave " << core::ShapeToString(y.shape());
@@ -672,13 +587,13 @@ TEST(EinsumKernel, RejectsBadEquations) {
   for (const char* equation :
        {"ij,jk->ik,", "ij,jk->i$", "ij,jk->iz", "ij,jk->ii", "ijk,jk->i", "ij,jk,kl->il", "i.j,jk"}) {
     auto out = RunNode("Einsum", {{"x0", Make<float>({2, 2}, {1, 2, 3, 4})}, {"x1", Make<float>({2, 2}, {1, 2, 3, 4})}},
-                       {StringAttr("equation", equation)}, 12);
+                       {String("equation", equation)}, 12);
     EXPECT_FALSE(out.ok()) << equation;
   }
   // Sizes that do not agree.
   auto out = RunNode("Einsum",
                      {{"x0", Make<float>({2, 3}, RandomValues(6, 1))}, {"x1", Make<float>({4, 2}, RandomValues(8, 1))}},
-                     {StringAttr("equation", "ij,jk->ik")}, 12);
+                     {String("equation", "ij,jk->ik")}, 12);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("sizes"), std::string::npos) << out.status().message();
 }

@@ -13,6 +13,7 @@
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/session.h"
+#include "single_node_model.h"
 #include "test_models.h"
 
 namespace berth::engine {
@@ -21,91 +22,12 @@ namespace {
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-
-// ---------------------------------------------------------------------------
-// A one-node model runner: inputs marked constant become initializers.
-
-struct TestInput {
-  std::string name;  // empty: an absent optional input
-  Tensor value;
-  bool constant = false;
-};
-
-onnx::AttributeProto IntAttr(const std::string& name, int64_t v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::INT);
-  a.set_i(v);
-  return a;
-}
-onnx::AttributeProto FloatAttr(const std::string& name, float v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::FLOAT);
-  a.set_f(v);
-  return a;
-}
-onnx::AttributeProto IntsAttr(const std::string& name, const std::vector<int64_t>& v) {
-  onnx::AttributeProto a;
-  a.set_name(name);
-  a.set_type(onnx::AttributeProto::INTS);
-  for (int64_t x : v) a.add_ints(x);
-  return a;
-}
-
-core::Result<std::vector<core::Value>> RunNode(const std::string& op, const std::vector<TestInput>& inputs,
-                                               const std::vector<onnx::AttributeProto>& attributes = {}, int opset = 17,
-                                               int outputs = 1) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.add_opset_import()->set_version(opset);
-  auto* graph = model.mutable_graph();
-  graph->set_name("test");
-  auto* node = graph->add_node();
-  node->set_op_type(op);
-  for (const auto& attribute : attributes) *node->add_attribute() = attribute;
-  std::vector<NamedValue> feeds;
-  for (const auto& input : inputs) {
-    node->add_input(input.name);
-    if (input.name.empty()) continue;
-    const Tensor& t = input.value;
-    if (input.constant) {
-      auto* p = graph->add_initializer();
-      p->set_name(input.name);
-      p->set_data_type(static_cast<int32_t>(t.dtype()));
-      for (int64_t d : t.shape()) p->add_dims(d);
-      p->set_raw_data(std::string(static_cast<const char*>(t.raw_data()), t.byte_size()));
-      continue;
-    }
-    auto* info = graph->add_input();
-    info->set_name(input.name);
-    auto* type = info->mutable_type()->mutable_tensor_type();
-    type->set_elem_type(static_cast<int32_t>(t.dtype()));
-    auto* shape = type->mutable_shape();
-    for (int64_t d : t.shape()) shape->add_dim()->set_dim_value(d);
-    feeds.emplace_back(input.name, t);
-  }
-  for (int i = 0; i < outputs; ++i) {
-    node->add_output("out" + std::to_string(i));
-    graph->add_output()->set_name("out" + std::to_string(i));
-  }
-  ASSIGN_OR_RETURN(auto loaded, LoadModelFromBytes(testing::Serialize(model), {}));
-  ASSIGN_OR_RETURN(auto session, Session::Create(loaded, {.intra_op_threads = 2}));
-  return session->Run(feeds);
-}
-
-template <typename T>
-Tensor Make(const TensorShape& shape, const std::vector<double>& values) {
-  std::vector<T> v;
-  for (double x : values) {
-    if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-      v.push_back(T(static_cast<float>(x)));
-    } else {
-      v.push_back(static_cast<T>(x));
-    }
-  }
-  return Tensor::FromVector<T>(v, shape);
-}
+using testing::Float;
+using testing::Int;
+using testing::Make;
+using testing::Ints;
+using testing::RunNode;
+using testing::TestInput;
 
 // Values exactly representable in float16 and bfloat16 (multiples of 1/8).
 std::vector<double> RandomValues(int64_t count, uint32_t seed, double scale = 1.0) {
@@ -169,7 +91,7 @@ void CheckBatchNormInference(const TensorShape& shape, int opset = 15) {
                       {"b", Make<T>({channels}, bias)},
                       {"m", Make<T>({channels}, mean)},
                       {"v", Make<T>({channels}, var)}},
-                     {FloatAttr("epsilon", 1e-3f)}, opset);
+                     {Float("epsilon", 1e-3f)}, opset);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   const auto expected = BatchNormReference(x, shape[0], channels, inner, scale, bias, mean, var, 1e-3);
   ExpectNear(expected, (*out)[0].tensor(), std::max(ToleranceFor<T>(), 1e-6) * 4);
@@ -213,7 +135,7 @@ void CheckBatchNormTraining() {
                       {"b", Make<T>({2}, bias)},
                       {"m", Make<T>({2}, mean)},
                       {"v", Make<T>({2}, var)}},
-                     {IntAttr("training_mode", 1), FloatAttr("momentum", momentum), FloatAttr("epsilon", eps)}, 15, 3);
+                     {Int("training_mode", 1), Float("momentum", momentum), Float("epsilon", eps)}, 15, 3);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   std::vector<double> batch_mean(2, 0), batch_var(2, 0), running_mean(2), running_var(2);
   for (int64_t c = 0; c < 2; ++c) {
@@ -250,7 +172,7 @@ TEST(BatchNormalizationKernel, NonSpatialBeforeOpset9) {
                       {"b", Make<float>({2, 3}, bias)},
                       {"m", Make<float>({2, 3}, mean)},
                       {"v", Make<float>({2, 3}, var)}},
-                     {IntAttr("spatial", 0)}, 7);
+                     {Int("spatial", 0)}, 7);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ExpectNear(BatchNormReference(x, 2, 6, 1, scale, bias, mean, var, 1e-5), (*out)[0].tensor(), 1e-5);
 }
@@ -278,7 +200,7 @@ void CheckInstanceNorm() {
   const std::vector<double> scale = {1, -2, 0.5}, bias = {0, 1, -1};
   auto out = RunNode("InstanceNormalization",
                      {{"x", Make<T>(shape, x)}, {"s", Make<T>({3}, scale)}, {"b", Make<T>({3}, bias)}},
-                     {FloatAttr("epsilon", 1e-2f)}, 6);
+                     {Float("epsilon", 1e-2f)}, 6);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   std::vector<double> expected(x.size());
   for (int64_t r = 0; r < 6; ++r) {
@@ -307,7 +229,7 @@ TEST(GroupNormalizationKernel, PerGroupAndPerChannelParameters) {
     auto out =
         RunNode("GroupNormalization",
                 {{"x", Make<float>(shape, x)}, {"s", Make<float>({count}, scale)}, {"b", Make<float>({count}, bias)}},
-                {IntAttr("num_groups", 2), FloatAttr("epsilon", 1e-3f)}, opset);
+                {Int("num_groups", 2), Float("epsilon", 1e-3f)}, opset);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     std::vector<double> expected(x.size());
     for (int64_t block = 0; block < 4; ++block) {  // [n, group] blocks of 2 channels x 3
@@ -339,7 +261,7 @@ void CheckLayerNorm(const TensorShape& shape, int64_t axis, const TensorShape& s
   std::vector<TestInput> inputs = {{"x", Make<T>(shape, x)}, {"s", Make<T>(scale_shape, scale)}};
   if (with_bias) inputs.push_back({"b", Make<T>(scale_shape, bias)});
   auto out = RunNode("LayerNormalization", inputs,
-                     {IntAttr("axis", axis), FloatAttr("epsilon", 1e-3f), IntAttr("stash_type", stash_type)}, 17, 3);
+                     {Int("axis", axis), Float("epsilon", 1e-3f), Int("stash_type", stash_type)}, 17, 3);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   // Parameters broadcast over the normalized dims [cols] from the right.
   const int64_t param_count = core::ElementCount(scale_shape);
@@ -389,12 +311,12 @@ TEST(LayerNormalizationKernel, BroadcastsParameters) {
 TEST(LayerNormalizationKernel, RejectsScaleThatDoesNotBroadcast) {
   auto out = RunNode("LayerNormalization",
                      {{"x", Make<float>({2, 3, 4}, RandomValues(24, 1))}, {"s", Make<float>({3}, {1, 2, 3})}},
-                     {IntAttr("axis", 1)}, 17);
+                     {Int("axis", 1)}, 17);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("does not broadcast"), std::string::npos) << out.status().message();
   out = RunNode("LayerNormalization",
-                {{"x", Make<float>({2, 3}, RandomValues(6, 1))}, {"s", Make<float>({3}, {1, 2, 3})}},
-                {IntAttr("axis", 2)}, 17);
+                {{"x", Make<float>({2, 3}, RandomValues(6, 1))}, {"s", Make<float>({3}, {1, 2, 3})}}, {Int("axis", 2)},
+                17);
   ASSERT_FALSE(out.ok());
 }
 
@@ -406,9 +328,8 @@ void CheckLrn(const TensorShape& shape, int64_t size) {
   SCOPED_TRACE("shape " + core::ShapeToString(shape) + " size " + std::to_string(size));
   const auto x = RandomValues(core::ElementCount(shape), 1);
   const double alpha = 0.2, beta = 0.6, bias = 1.5;
-  auto out =
-      RunNode("LRN", {{"x", Make<T>(shape, x)}},
-              {FloatAttr("alpha", alpha), FloatAttr("beta", beta), FloatAttr("bias", bias), IntAttr("size", size)}, 13);
+  auto out = RunNode("LRN", {{"x", Make<T>(shape, x)}},
+                     {Float("alpha", alpha), Float("beta", beta), Float("bias", bias), Int("size", size)}, 13);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   const int64_t n = shape[0], channels = shape[1];
   const int64_t inner = core::ElementCount(std::span<const int64_t>(shape).subspan(2));
@@ -442,7 +363,7 @@ TEST(MeanVarianceNormalizationKernel, CustomAxes) {
   const TensorShape shape{2, 3, 4};
   const auto x = RandomValues(24, 1);
   for (const std::vector<int64_t>& axes : std::vector<std::vector<int64_t>>{{2}, {0, 2}, {0, 1, 2}, {-1, 1}}) {
-    auto out = RunNode("MeanVarianceNormalization", {{"x", Make<double>(shape, x)}}, {IntsAttr("axes", axes)}, 13);
+    auto out = RunNode("MeanVarianceNormalization", {{"x", Make<double>(shape, x)}}, {Ints("axes", axes)}, 13);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     std::vector<bool> reduced(3, false);
     for (int64_t a : axes) reduced[a < 0 ? a + 3 : a] = true;
@@ -504,7 +425,7 @@ void CheckSoftmax(Kind kind, const TensorShape& shape, int64_t axis, int opset, 
   const char* op = kind == Kind::kSoftmax ? "Softmax" : kind == Kind::kLogSoftmax ? "LogSoftmax" : "Hardmax";
   auto x = RandomValues(core::ElementCount(shape), 1, 2.0);
   for (auto& v : x) v += offset;
-  auto out = RunNode(op, {{"x", Make<T>(shape, x)}}, {IntAttr("axis", axis)}, opset);
+  auto out = RunNode(op, {{"x", Make<T>(shape, x)}}, {Int("axis", axis)}, opset);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   const int64_t rank = static_cast<int64_t>(shape.size());
   const int64_t a = axis < 0 ? axis + rank : axis;
@@ -542,7 +463,7 @@ TEST(SoftmaxKernel, HardmaxPicksTheFirstMaximum) {
 }
 
 TEST(SoftmaxKernel, RejectsAxisOutOfRange) {
-  auto out = RunNode("Softmax", {{"x", Make<float>({2, 3}, RandomValues(6, 1))}}, {IntAttr("axis", 2)}, 13);
+  auto out = RunNode("Softmax", {{"x", Make<float>({2, 3}, RandomValues(6, 1))}}, {Int("axis", 2)}, 13);
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("axis"), std::string::npos) << out.status().message();
 }

@@ -17,6 +17,7 @@
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/session.h"
+#include "single_node_model.h"
 
 namespace berth::engine {
 namespace {
@@ -24,123 +25,13 @@ namespace {
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-
-// ---------------------------------------------------------------------------
-// A one-node model builder and runner.
-
-struct TestInput {
-  std::string name;
-  Tensor value;
-  bool constant = false;
-};
-
-onnx::AttributeProto Ints(const std::string& name, const std::vector<int64_t>& values) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) attribute.add_ints(v);
-  return attribute;
-}
-
-onnx::AttributeProto Int(const std::string& name, int64_t value) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::INT);
-  attribute.set_i(value);
-  return attribute;
-}
-
-onnx::AttributeProto Float(const std::string& name, float value) {
-  onnx::AttributeProto attribute;
-  attribute.set_name(name);
-  attribute.set_type(onnx::AttributeProto::FLOAT);
-  attribute.set_f(value);
-  return attribute;
-}
-
-onnx::TensorProto ToProto(const std::string& name, const Tensor& tensor) {
-  onnx::TensorProto proto;
-  proto.set_name(name);
-  proto.set_data_type(static_cast<int>(tensor.dtype()));
-  for (int64_t d : tensor.shape()) proto.add_dims(d);
-  proto.set_raw_data(std::string(static_cast<const char*>(tensor.raw_data()), tensor.byte_size()));
-  return proto;
-}
-
-onnx::ModelProto SingleNode(const std::string& op_type, const std::vector<TestInput>& inputs,
-                            const std::vector<onnx::AttributeProto>& attributes, int outputs, int opset,
-                            bool dynamic = false) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.add_opset_import()->set_version(opset);
-  auto* graph = model.mutable_graph();
-  graph->set_name("test");
-  auto* node = graph->add_node();
-  node->set_op_type(op_type);
-  node->set_name("node");
-  for (const auto& attribute : attributes) *node->add_attribute() = attribute;
-  for (const auto& input : inputs) {
-    node->add_input(input.name);
-    if (input.name.empty()) continue;
-    if (input.constant) {
-      *graph->add_initializer() = ToProto(input.name, input.value);
-      continue;
-    }
-    auto* info = graph->add_input();
-    info->set_name(input.name);
-    auto* type = info->mutable_type()->mutable_tensor_type();
-    type->set_elem_type(static_cast<int>(input.value.dtype()));
-    auto* shape = type->mutable_shape();
-    for (size_t d = 0; d < input.value.shape().size(); ++d) {
-      if (dynamic) {
-        shape->add_dim()->set_dim_param(input.name + "_" + std::to_string(d));
-      } else {
-        shape->add_dim()->set_dim_value(input.value.shape()[d]);
-      }
-    }
-  }
-  for (int o = 0; o < outputs; ++o) {
-    node->add_output("y" + std::to_string(o));
-    graph->add_output()->set_name("y" + std::to_string(o));
-  }
-  return model;
-}
-
-core::Result<std::unique_ptr<Session>> MakeSession(const onnx::ModelProto& model) {
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  ASSIGN_OR_RETURN(std::shared_ptr<Model> loaded, LoadModelFromBytes(bytes, {}));
-  return Session::Create(loaded);
-}
-
-// Runs the node once; also checks static inference against the real shapes.
-core::Result<std::vector<Tensor>> RunNode(const std::string& op_type, const std::vector<TestInput>& inputs,
-                                          const std::vector<onnx::AttributeProto>& attributes, int outputs = 1,
-                                          int opset = 17) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Session> session, MakeSession(SingleNode(op_type, inputs, attributes, outputs, opset)));
-  std::vector<NamedValue> feeds;
-  for (const auto& input : inputs) {
-    if (!input.name.empty() && !input.constant) feeds.emplace_back(input.name, input.value);
-  }
-  ASSIGN_OR_RETURN(std::vector<core::Value> values, session->Run(feeds));
-  std::vector<Tensor> tensors;
-  for (size_t o = 0; o < values.size(); ++o) {
-    const Tensor& tensor = values[o].tensor();
-    const ValueType& type = session->outputs()[o].type;
-    EXPECT_TRUE(type.is_tensor() && type.has_shape) << op_type << " output " << o << " has no inferred shape";
-    if (type.has_shape) {
-      EXPECT_EQ(type.dims.size(), tensor.shape().size());
-      for (size_t d = 0; d < std::min(type.dims.size(), tensor.shape().size()); ++d) {
-        if (type.dims[d].known()) {
-          EXPECT_EQ(type.dims[d].value, tensor.shape()[d]) << "inferred " << type.ToString();
-        }
-      }
-      EXPECT_EQ(type.dtype, tensor.dtype());
-    }
-    tensors.push_back(tensor);
-  }
-  return tensors;
-}
+using testing::Float;
+using testing::Int;
+using testing::Ints;
+using testing::MakeSession;
+using testing::RunNodeChecked;
+using testing::SingleNode;
+using testing::TestInput;
 
 std::vector<float> Random(int64_t count, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -299,7 +190,7 @@ TEST(Pooling, MaxAndAveragePoolMatchReferenceForEveryFloatType) {
         Tensor input = type == DataType::kFloat32   ? Typed<float>(x, c.x)
                        : type == DataType::kFloat64 ? Typed<double>(x, c.x)
                                                     : Typed<core::Float16>(x, c.x);
-        auto outputs = RunNode(op, {{"x", input}}, PoolAttributes(c));
+        auto outputs = RunNodeChecked(op, {{"x", input}}, PoolAttributes(c));
         ASSERT_TRUE(outputs.ok()) << outputs.status().message();
         Tensor want = type == DataType::kFloat32   ? Typed<float>(expected.values, expected.shape)
                       : type == DataType::kFloat64 ? Typed<double>(expected.values, expected.shape)
@@ -314,14 +205,14 @@ TEST(Pooling, DilatedPooling) {
   PoolCase c{"dilated", {1, 3, 11, 10}, {3, 2}, {2, 1}, {2, 3}, {1, 2, 2, 0}, true};
   std::vector<float> xf = Random(Count(c.x), 2);
   std::vector<double> x(xf.begin(), xf.end());
-  auto outputs = RunNode("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 1, 12);
+  auto outputs = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 1, 12);
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   PoolResult expected = ReferencePool(Kind::kMax, c, x);
   ExpectNear(Typed<float>(expected.values, expected.shape), (*outputs)[0]);
   // AveragePool takes dilations from opset 19.
   for (bool count_pads : {false, true}) {
     c.count_include_pad = count_pads;
-    outputs = RunNode("AveragePool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 1, 19);
+    outputs = RunNodeChecked("AveragePool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 1, 19);
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     expected = ReferencePool(Kind::kAverage, c, x);
     ExpectNear(Typed<float>(expected.values, expected.shape), (*outputs)[0]);
@@ -331,14 +222,14 @@ TEST(Pooling, DilatedPooling) {
 TEST(Pooling, CeilModeAverageCountsOnlyExplicitPads) {
   // Windows [1,2] [3,4] [5, ceil padding]: the last divides by 1 (the ceil
   // padding is not counted), and with pads [1, 0]: [pad,1] [2,3] [4,5].
-  auto outputs = RunNode("AveragePool", {{"x", Tensor::FromVector<float>({1, 2, 3, 4, 5}, {1, 1, 5})}},
-                         {Ints("kernel_shape", {2}), Ints("strides", {2}), Int("ceil_mode", 1),
-                          Int("count_include_pad", 1)});
+  auto outputs = RunNodeChecked(
+      "AveragePool", {{"x", Tensor::FromVector<float>({1, 2, 3, 4, 5}, {1, 1, 5})}},
+      {Ints("kernel_shape", {2}), Ints("strides", {2}), Int("ceil_mode", 1), Int("count_include_pad", 1)});
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   ExpectNear(Tensor::FromVector<float>({1.5f, 3.5f, 5.0f}, {1, 1, 3}), (*outputs)[0]);
-  outputs = RunNode("AveragePool", {{"x", Tensor::FromVector<float>({1, 2, 3, 4, 5}, {1, 1, 5})}},
-                    {Ints("kernel_shape", {2}), Ints("strides", {2}), Ints("pads", {1, 0}), Int("ceil_mode", 1),
-                     Int("count_include_pad", 1)});
+  outputs = RunNodeChecked("AveragePool", {{"x", Tensor::FromVector<float>({1, 2, 3, 4, 5}, {1, 1, 5})}},
+                           {Ints("kernel_shape", {2}), Ints("strides", {2}), Ints("pads", {1, 0}), Int("ceil_mode", 1),
+                            Int("count_include_pad", 1)});
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   ExpectNear(Tensor::FromVector<float>({0.5f, 2.5f, 4.5f}, {1, 1, 3}), (*outputs)[0]);
 }
@@ -354,7 +245,7 @@ TEST(Pooling, MaxPoolIndicesInBothStorageOrders) {
     PoolResult expected = ReferencePool(Kind::kMax, c, x, order);
     for (DataType type : {DataType::kFloat32, DataType::kFloat64}) {
       Tensor input = type == DataType::kFloat32 ? Tensor::FromVector(xf, c.x) : Tensor::FromVector(x, c.x);
-      auto outputs = RunNode("MaxPool", {{"x", input}}, attributes, 2, 12);
+      auto outputs = RunNodeChecked("MaxPool", {{"x", input}}, attributes, 2, 12);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       ExpectNear(type == DataType::kFloat32 ? Typed<float>(expected.values, expected.shape)
                                             : Typed<double>(expected.values, expected.shape),
@@ -381,11 +272,11 @@ TEST(Pooling, EightBitMaxPool) {
   PoolResult expected_u8 = ReferencePool(Kind::kMax, c, xdu);
   for (int outputs_wanted : {1, 2}) {
     SCOPED_TRACE(outputs_wanted == 2 ? "with indices" : "values only");
-    auto s8 = RunNode("MaxPool", {{"x", Tensor::FromVector(xs8, c.x)}}, PoolAttributes(c), outputs_wanted, 12);
+    auto s8 = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xs8, c.x)}}, PoolAttributes(c), outputs_wanted, 12);
     ASSERT_TRUE(s8.ok()) << s8.status().message();
     std::vector<int8_t> want_s8(expected_s8.values.begin(), expected_s8.values.end());
     EXPECT_TRUE(core::CompareTensors(Tensor::FromVector(want_s8, expected_s8.shape), (*s8)[0]).ok());
-    auto u8 = RunNode("MaxPool", {{"x", Tensor::FromVector(xu8, c.x)}}, PoolAttributes(c), outputs_wanted, 12);
+    auto u8 = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xu8, c.x)}}, PoolAttributes(c), outputs_wanted, 12);
     ASSERT_TRUE(u8.ok()) << u8.status().message();
     std::vector<uint8_t> want_u8(expected_u8.values.begin(), expected_u8.values.end());
     EXPECT_TRUE(core::CompareTensors(Tensor::FromVector(want_u8, expected_u8.shape), (*u8)[0]).ok());
@@ -405,7 +296,7 @@ TEST(Pooling, LpPoolNorms) {
     SCOPED_TRACE("p = " + std::to_string(p));
     std::vector<onnx::AttributeProto> attributes = PoolAttributes(c);
     attributes.push_back(Int("p", p));
-    auto outputs = RunNode("LpPool", {{"x", Tensor::FromVector(xf, c.x)}}, attributes, 1, 11);
+    auto outputs = RunNodeChecked("LpPool", {{"x", Tensor::FromVector(xf, c.x)}}, attributes, 1, 11);
     ASSERT_TRUE(outputs.ok()) << outputs.status().message();
     PoolResult expected = ReferencePool(Kind::kLp, c, x, 0, p);
     ExpectNear(Typed<float>(expected.values, expected.shape), (*outputs)[0]);
@@ -413,7 +304,7 @@ TEST(Pooling, LpPoolNorms) {
   // LpPool-1 declares p as a float.
   std::vector<onnx::AttributeProto> attributes = PoolAttributes(c);
   attributes.push_back(Float("p", 3.0f));
-  auto outputs = RunNode("LpPool", {{"x", Tensor::FromVector(xf, c.x)}}, attributes, 1, 1);
+  auto outputs = RunNodeChecked("LpPool", {{"x", Tensor::FromVector(xf, c.x)}}, attributes, 1, 1);
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   PoolResult expected = ReferencePool(Kind::kLp, c, x, 0, 3);
   ExpectNear(Typed<float>(expected.values, expected.shape), (*outputs)[0]);
@@ -432,10 +323,10 @@ TEST(Pooling, GlobalPools) {
                   Op{"GlobalLpPool", Kind::kLp}}) {
       SCOPED_TRACE(std::string(op.name) + " " + core::ShapeToString(shape));
       PoolResult expected = ReferencePool(op.kind, c, x);
-      auto outputs = RunNode(op.name, {{"x", Tensor::FromVector(xf, shape)}}, {}, 1, 2);
+      auto outputs = RunNodeChecked(op.name, {{"x", Tensor::FromVector(xf, shape)}}, {}, 1, 2);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
       ExpectNear(Typed<float>(expected.values, expected.shape), (*outputs)[0]);
-      auto dbl = RunNode(op.name, {{"x", Tensor::FromVector(x, shape)}}, {}, 1, 2);
+      auto dbl = RunNodeChecked(op.name, {{"x", Tensor::FromVector(x, shape)}}, {}, 1, 2);
       ASSERT_TRUE(dbl.ok()) << dbl.status().message();
       ExpectNear(Typed<double>(expected.values, expected.shape), (*dbl)[0], 1e-12, 1e-12);
     }
@@ -445,10 +336,10 @@ TEST(Pooling, GlobalPools) {
 TEST(Pooling, MaxUnpoolInvertsMaxPool) {
   PoolCase c{"unpool", {2, 2, 6, 6}, {2, 2}, {2, 2}};
   std::vector<float> xf = Random(Count(c.x), 7);
-  auto pooled = RunNode("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 2, 12);
+  auto pooled = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 2, 12);
   ASSERT_TRUE(pooled.ok()) << pooled.status().message();
-  auto unpooled = RunNode("MaxUnpool", {{"x", (*pooled)[0]}, {"i", (*pooled)[1]}},
-                          {Ints("kernel_shape", {2, 2}), Ints("strides", {2, 2})}, 1, 11);
+  auto unpooled = RunNodeChecked("MaxUnpool", {{"x", (*pooled)[0]}, {"i", (*pooled)[1]}},
+                                 {Ints("kernel_shape", {2, 2}), Ints("strides", {2, 2})}, 1, 11);
   ASSERT_TRUE(unpooled.ok()) << unpooled.status().message();
   const Tensor& y = (*unpooled)[0];
   ASSERT_EQ(y.shape(), c.x);
@@ -459,10 +350,10 @@ TEST(Pooling, MaxUnpoolInvertsMaxPool) {
   ExpectNear(Tensor::FromVector(expected, c.x), y);
 
   // A larger output_shape puts the unpooled tensor at its start.
-  auto padded = RunNode("MaxUnpool",
-                        {{"x", (*pooled)[0]}, {"i", (*pooled)[1]},
-                         {"shape", Tensor::FromVector<int64_t>({2, 2, 7, 8}, {4}), true}},
-                        {Ints("kernel_shape", {2, 2}), Ints("strides", {2, 2})}, 1, 11);
+  auto padded = RunNodeChecked(
+      "MaxUnpool",
+      {{"x", (*pooled)[0]}, {"i", (*pooled)[1]}, {"shape", Tensor::FromVector<int64_t>({2, 2, 7, 8}, {4}), true}},
+      {Ints("kernel_shape", {2, 2}), Ints("strides", {2, 2})}, 1, 11);
   ASSERT_TRUE(padded.ok()) << padded.status().message();
   ASSERT_EQ((*padded)[0].shape(), (TensorShape{2, 2, 7, 8}));
   const float* p = (*padded)[0].data<float>();
@@ -479,33 +370,36 @@ TEST(Pooling, MaxUnpoolInvertsMaxPool) {
 TEST(Pooling, MaxUnpoolRejectsBadIndicesAndShapes) {
   auto x = Tensor::FromVector<float>({1, 2, 3, 4}, {1, 1, 2, 2});
   std::vector<onnx::AttributeProto> attributes = {Ints("kernel_shape", {2, 2}), Ints("strides", {2, 2})};
-  auto outputs = RunNode("MaxUnpool", {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, 5, 16, 3}, {1, 1, 2, 2})}},
-                         attributes, 1, 11);
+  const Tensor indices = Tensor::FromVector<int64_t>({0, 5, 16, 3}, {1, 1, 2, 2});
+  auto outputs = RunNodeChecked("MaxUnpool", {{"x", x}, {"i", indices}}, attributes, 1, 11);
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("index 16"), std::string::npos) << outputs.status().message();
-  outputs = RunNode("MaxUnpool", {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, -1, 2, 3}, {1, 1, 2, 2})}},
-                    attributes, 1, 11);
+  outputs = RunNodeChecked("MaxUnpool", {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, -1, 2, 3}, {1, 1, 2, 2})}},
+                           attributes, 1, 11);
   ASSERT_FALSE(outputs.ok());
-  outputs = RunNode("MaxUnpool", {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, 1, 2}, {1, 1, 3})}}, attributes, 1, 11);
+  outputs = RunNodeChecked("MaxUnpool", {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, 1, 2}, {1, 1, 3})}},
+                           attributes, 1, 11);
   ASSERT_FALSE(outputs.ok());
-  outputs = RunNode("MaxUnpool",
-                    {{"x", x}, {"i", Tensor::FromVector<int64_t>({0, 1, 2, 3}, {1, 1, 2, 2})},
-                     {"shape", Tensor::FromVector<int64_t>({1, 1, 3, 3}, {4})}},
-                    attributes, 1, 11);
+  outputs = RunNodeChecked("MaxUnpool",
+                           {{"x", x},
+                            {"i", Tensor::FromVector<int64_t>({0, 1, 2, 3}, {1, 1, 2, 2})},
+                            {"shape", Tensor::FromVector<int64_t>({1, 1, 3, 3}, {4})}},
+                           attributes, 1, 11);
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("output_shape"), std::string::npos) << outputs.status().message();
 }
 
 TEST(Pooling, RejectsBadAttributes) {
   auto x = Tensor::FromVector(Random(16, 8), {1, 1, 4, 4});
-  EXPECT_FALSE(RunNode("MaxPool", {{"x", x}}, {}).ok());  // kernel_shape is required
-  EXPECT_FALSE(RunNode("MaxPool", {{"x", x}}, {Ints("kernel_shape", {2})}).ok());
-  EXPECT_FALSE(RunNode("MaxPool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Int("storage_order", 2)}, 2, 12).ok());
-  EXPECT_FALSE(RunNode("AveragePool", {{"x", x}}, {Ints("kernel_shape", {5, 5})}).ok());
-  EXPECT_FALSE(RunNode("AveragePool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Ints("pads", {1, 1, 1})}).ok());
-  EXPECT_FALSE(RunNode("LpPool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Int("p", 0)}, 1, 11).ok());
+  EXPECT_FALSE(RunNodeChecked("MaxPool", {{"x", x}}, {}).ok());  // kernel_shape is required
+  EXPECT_FALSE(RunNodeChecked("MaxPool", {{"x", x}}, {Ints("kernel_shape", {2})}).ok());
+  EXPECT_FALSE(
+      RunNodeChecked("MaxPool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Int("storage_order", 2)}, 2, 12).ok());
+  EXPECT_FALSE(RunNodeChecked("AveragePool", {{"x", x}}, {Ints("kernel_shape", {5, 5})}).ok());
+  EXPECT_FALSE(RunNodeChecked("AveragePool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Ints("pads", {1, 1, 1})}).ok());
+  EXPECT_FALSE(RunNodeChecked("LpPool", {{"x", x}}, {Ints("kernel_shape", {2, 2}), Int("p", 0)}, 1, 11).ok());
   auto ints = Tensor::FromVector<int32_t>(std::vector<int32_t>(16, 1), {1, 1, 4, 4});
-  auto status = RunNode("AveragePool", {{"x", ints}}, {Ints("kernel_shape", {2, 2})});
+  auto status = RunNodeChecked("AveragePool", {{"x", ints}}, {Ints("kernel_shape", {2, 2})});
   ASSERT_FALSE(status.ok());
 }
 
