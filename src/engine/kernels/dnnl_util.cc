@@ -2,7 +2,12 @@
 
 #include <array>
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <new>
+#include <tuple>
+
+#include "core/parallel.h"
 
 namespace berth::engine::dnnl_util {
 
@@ -82,24 +87,69 @@ dnnl::memory::desc TensorDesc(const core::Tensor& tensor) {
   return dnnl::memory::desc(ToDims(tensor.shape()), type, LayoutTag(tensor.layout(), tensor.shape().size()));
 }
 
+namespace {
+
+// A reorder between two layouts of one tensor shape, built once: building
+// one costs more than running it on the small tensors that cross layout
+// boundaries at run time (a pooled [N, C, 1, 1], a convolution's input).
+struct LayoutReorder {
+  dnnl::reorder primitive;
+  dnnl::memory::desc from, to, scratchpad;
+  PrimitiveArguments arguments;
+};
+
+core::Result<std::shared_ptr<const LayoutReorder>> LayoutReorderFor(const core::Tensor& tensor,
+                                                                    core::TensorLayout layout) {
+  using Key = std::tuple<core::DataType, core::TensorShape, core::TensorLayout, core::TensorLayout, int>;
+  static std::mutex mutex;
+  static std::map<Key, std::shared_ptr<const LayoutReorder>> cache;
+  Key key{tensor.dtype(), tensor.shape(), tensor.layout(), layout, core::IntraOpThreads()};
+  {
+    std::lock_guard lock(mutex);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto built = std::make_shared<LayoutReorder>();
+  built->from = TensorDesc(tensor);
+  RETURN_IF_ERROR(TryDnnl("building a layout reorder", [&] {
+    built->to = dnnl::memory::desc(ToDims(tensor.shape()), built->from.data_type(),
+                                   LayoutTag(layout, tensor.shape().size()));
+    dnnl::reorder::primitive_desc pd(CpuEngine(), built->from, CpuEngine(), built->to, DefaultAttr());
+    built->scratchpad = pd.scratchpad_desc();
+    built->primitive = dnnl::reorder(pd);
+    built->arguments.Add(DNNL_ARG_FROM, built->from);
+    built->arguments.Add(DNNL_ARG_TO, built->to);
+    if (built->scratchpad.get_size() > 0) built->arguments.Add(DNNL_ARG_SCRATCHPAD, built->scratchpad);
+  }));
+  std::lock_guard lock(mutex);
+  if (cache.size() >= 1024) cache.clear();  // bounded: shapes vary with requests
+  return cache.emplace(key, std::move(built)).first->second;
+}
+
+}  // namespace
+
 core::Result<core::Tensor> ToLayout(const core::Tensor& tensor, core::TensorLayout layout, core::Allocator& allocator) {
   if (tensor.layout() == layout) return tensor;
   ASSIGN_OR_RETURN(core::Tensor out, core::Tensor::CreateBlocked(tensor.dtype(), tensor.shape(), layout, allocator));
-  dnnl::memory::desc from = TensorDesc(tensor);
-  dnnl::memory::desc to = TensorDesc(out);
-  dnnl::reorder reorder;
-  dnnl::memory::desc scratchpad;
-  RETURN_IF_ERROR(TryDnnl("building a layout reorder", [&] {
-    dnnl::reorder::primitive_desc pd(CpuEngine(), from, CpuEngine(), to, DefaultAttr());
-    scratchpad = pd.scratchpad_desc();
-    reorder = dnnl::reorder(pd);
+  ASSIGN_OR_RETURN(std::shared_ptr<const LayoutReorder> reorder, LayoutReorderFor(tensor, layout));
+  std::shared_ptr<void> owned_scratchpad;
+  void* scratchpad = nullptr;
+  if (const size_t bytes = reorder->scratchpad.get_size(); bytes > 0) {
+    scratchpad = ThreadScratchpad(bytes);
+    if (!scratchpad) {
+      owned_scratchpad = allocator.Allocate(bytes);
+      scratchpad = owned_scratchpad.get();
+    }
+    if (!scratchpad) return core::ResourceExhausted("out of memory for a {} byte reorder scratchpad", bytes);
+  }
+  RETURN_IF_ERROR(TryDnnl("layout reorder", [&] {
+    std::unordered_map<int, dnnl::memory>& args = ThreadArguments(reorder->arguments);
+    args[DNNL_ARG_FROM].set_data_handle(const_cast<void*>(tensor.raw_data()));
+    args[DNNL_ARG_TO].set_data_handle(out.raw_data());
+    if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
+    dnnl::stream& stream = ThreadStream();
+    reorder->primitive.execute(stream, args);
+    stream.wait();
   }));
-  std::unordered_map<int, dnnl::memory> args;
-  RETURN_IF_ERROR(TryDnnl("layout reorder arguments", [&] {
-    args.emplace(DNNL_ARG_FROM, dnnl::memory(from, CpuEngine(), const_cast<void*>(tensor.raw_data())));
-    args.emplace(DNNL_ARG_TO, dnnl::memory(to, CpuEngine(), out.raw_data()));
-  }));
-  RETURN_IF_ERROR(Execute(reorder, std::move(args), scratchpad, allocator));
   return out;
 }
 
