@@ -347,33 +347,20 @@ class ConvKernel final : public Kernel {
       if (!dst_buffer) return core::ResourceExhausted("out of memory for {} bytes of output", entry->dst.get_size());
       dst_data = dst_buffer.get();
     }
-    // The thread's memory objects for this primitive, and a scratchpad: a
-    // small convolution costs little more than creating them would.
-    std::shared_ptr<void> owned_scratchpad;
-    void* scratchpad = nullptr;
-    if (const size_t bytes = entry->scratchpad.get_size(); bytes > 0) {
-      scratchpad = dnnl_util::ThreadScratchpad(bytes);
-      if (!scratchpad) {
-        owned_scratchpad = allocator.Allocate(bytes);
-        scratchpad = owned_scratchpad.get();
-      }
-      if (!scratchpad) return core::ResourceExhausted("out of memory for a {} byte convolution scratchpad", bytes);
-    }
-    RETURN_IF_ERROR(dnnl_util::TryDnnl("convolution", [&] {
-      std::unordered_map<int, memory>& args = dnnl_util::ThreadArguments(entry->arguments);
-      args[DNNL_ARG_SRC].set_data_handle(const_cast<void*>(src_data));
-      args[DNNL_ARG_WEIGHTS].set_data_handle(weight_data);
-      if (bias) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
-      if (fusion.has_residual) {
-        args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1].set_data_handle(
-            const_cast<void*>(residual->raw_data()));
-      }
-      args[DNNL_ARG_DST].set_data_handle(dst_data);
-      if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
-      dnnl::stream& stream = dnnl_util::ThreadStream();
-      entry->primitive.execute(stream, args);
-      stream.wait();
-    }));
+    // On the thread's memory objects for this primitive: a small
+    // convolution costs little more than creating them would.
+    RETURN_IF_ERROR(dnnl_util::ExecuteWithThreadArguments(
+        "convolution", entry->primitive, entry->arguments, entry->scratchpad, allocator,
+        [&](std::unordered_map<int, memory>& args) {
+          args[DNNL_ARG_SRC].set_data_handle(const_cast<void*>(src_data));
+          args[DNNL_ARG_WEIGHTS].set_data_handle(weight_data);
+          if (bias) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
+          if (fusion.has_residual) {
+            args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1].set_data_handle(
+                const_cast<void*>(residual->raw_data()));
+          }
+          args[DNNL_ARG_DST].set_data_handle(dst_data);
+        }));
     if (entry->dst_reorder) {
       RETURN_IF_ERROR(conv::RunReorder(*entry->dst_reorder, entry->dst, dst_data, entry->plain_dst, y, allocator));
     }

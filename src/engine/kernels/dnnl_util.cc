@@ -131,25 +131,12 @@ core::Result<core::Tensor> ToLayout(const core::Tensor& tensor, core::TensorLayo
   if (tensor.layout() == layout) return tensor;
   ASSIGN_OR_RETURN(core::Tensor out, core::Tensor::CreateBlocked(tensor.dtype(), tensor.shape(), layout, allocator));
   ASSIGN_OR_RETURN(std::shared_ptr<const LayoutReorder> reorder, LayoutReorderFor(tensor, layout));
-  std::shared_ptr<void> owned_scratchpad;
-  void* scratchpad = nullptr;
-  if (const size_t bytes = reorder->scratchpad.get_size(); bytes > 0) {
-    scratchpad = ThreadScratchpad(bytes);
-    if (!scratchpad) {
-      owned_scratchpad = allocator.Allocate(bytes);
-      scratchpad = owned_scratchpad.get();
-    }
-    if (!scratchpad) return core::ResourceExhausted("out of memory for a {} byte reorder scratchpad", bytes);
-  }
-  RETURN_IF_ERROR(TryDnnl("layout reorder", [&] {
-    std::unordered_map<int, dnnl::memory>& args = ThreadArguments(reorder->arguments);
-    args[DNNL_ARG_FROM].set_data_handle(const_cast<void*>(tensor.raw_data()));
-    args[DNNL_ARG_TO].set_data_handle(out.raw_data());
-    if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
-    dnnl::stream& stream = ThreadStream();
-    reorder->primitive.execute(stream, args);
-    stream.wait();
-  }));
+  RETURN_IF_ERROR(ExecuteWithThreadArguments(
+      "layout reorder", reorder->primitive, reorder->arguments, reorder->scratchpad, allocator,
+      [&](std::unordered_map<int, dnnl::memory>& args) {
+        args[DNNL_ARG_FROM].set_data_handle(const_cast<void*>(tensor.raw_data()));
+        args[DNNL_ARG_TO].set_data_handle(out.raw_data());
+      }));
   return out;
 }
 
@@ -202,27 +189,29 @@ std::unordered_map<int, dnnl::memory>& ThreadArguments(const PrimitiveArguments&
 
 void* ThreadScratchpad(size_t bytes) {
   if (bytes > kThreadScratchpadBytes) return nullptr;
+  // One buffer of kThreadScratchpadBytes per thread, made on first use.
   struct Buffer {
     void* data = nullptr;
-    size_t size = 0;
     ~Buffer() { ::operator delete(data, std::align_val_t(core::kTensorAlignment)); }
   };
   thread_local Buffer buffer;
-  if (buffer.size < bytes) {
-    ::operator delete(buffer.data, std::align_val_t(core::kTensorAlignment));
+  if (!buffer.data) {
     buffer.data = ::operator new(kThreadScratchpadBytes, std::align_val_t(core::kTensorAlignment), std::nothrow);
-    buffer.size = buffer.data ? kThreadScratchpadBytes : 0;
   }
   return buffer.data;
+}
+
+core::Status DnnlErrorStatus(const char* what, const dnnl::error& error) {
+  return core::Status(error.status == dnnl_unimplemented ? core::StatusCode::kUnimplemented
+                                                         : core::StatusCode::kInvalidArgument,
+                      std::string(what) + ": oneDNN: " + error.what());
 }
 
 core::Status TryDnnl(const char* what, const std::function<void()>& fn) {
   try {
     fn();
-  } catch (const dnnl::error& e) {
-    return core::Status(e.status == dnnl_unimplemented ? core::StatusCode::kUnimplemented
-                                                       : core::StatusCode::kInvalidArgument,
-                        std::string(what) + ": oneDNN: " + e.what());
+  } catch (const dnnl::error& error) {
+    return DnnlErrorStatus(what, error);
   }
   return core::Status::Ok();
 }

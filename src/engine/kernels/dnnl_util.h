@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -80,5 +81,39 @@ void* ThreadScratchpad(size_t bytes);
 
 // Calls fn, turning a dnnl::error into a Status naming `what`.
 core::Status TryDnnl(const char* what, const std::function<void()>& fn);
+// The Status for a dnnl::error raised while doing `what`.
+core::Status DnnlErrorStatus(const char* what, const dnnl::error& error);
+
+// Runs `primitive` on the calling thread's memory objects for `arguments`
+// (ThreadArguments): `bind(args)` sets their data handles; the scratchpad,
+// when `scratchpad` has a size, comes from ThreadScratchpad or, above its
+// size, from `allocator`. `what` names the operation in errors. A template,
+// so binding allocates nothing.
+template <typename Bind>
+core::Status ExecuteWithThreadArguments(const char* what, const dnnl::primitive& primitive,
+                                        const PrimitiveArguments& arguments, const dnnl::memory::desc& scratchpad,
+                                        core::Allocator& allocator, Bind&& bind) {
+  std::shared_ptr<void> owned_scratchpad;
+  void* scratchpad_data = nullptr;
+  if (const size_t bytes = scratchpad.get_size(); bytes > 0) {
+    scratchpad_data = ThreadScratchpad(bytes);
+    if (!scratchpad_data) {
+      owned_scratchpad = allocator.Allocate(bytes);
+      scratchpad_data = owned_scratchpad.get();
+    }
+    if (!scratchpad_data) return core::ResourceExhausted("out of memory for a {} byte {} scratchpad", bytes, what);
+  }
+  try {
+    std::unordered_map<int, dnnl::memory>& args = ThreadArguments(arguments);
+    bind(args);
+    if (scratchpad_data) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad_data);
+    dnnl::stream& stream = ThreadStream();
+    primitive.execute(stream, args);
+    stream.wait();
+  } catch (const dnnl::error& error) {
+    return DnnlErrorStatus(what, error);
+  }
+  return core::Status::Ok();
+}
 
 }  // namespace berth::engine::dnnl_util

@@ -179,40 +179,21 @@ Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const DnnlMatM
 
 Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const float* weights, const float* bias,
                          float* dst, core::Allocator& allocator, const float* addend) {
-  std::shared_ptr<void> owned_scratchpad;
-  void* scratchpad = nullptr;
-  const size_t scratchpad_bytes = plan.scratchpad.get_size();
-  if (scratchpad_bytes > 0) {
-    scratchpad = dnnl_util::ThreadScratchpad(scratchpad_bytes);
-    if (!scratchpad) {
-      owned_scratchpad = allocator.Allocate(scratchpad_bytes);
-      scratchpad = owned_scratchpad.get();
-    }
-    if (!scratchpad) return core::ResourceExhausted("out of memory for a {} byte matmul scratchpad", scratchpad_bytes);
-  }
   // dnnl_util::Execute would rebuild the memory objects and the argument map
   // on every call, which dominates small products.
-  try {
-    std::unordered_map<int, dnnl::memory>& args = dnnl_util::ThreadArguments(plan.arguments);
-    args[DNNL_ARG_SRC].set_data_handle(const_cast<float*>(src));
-    args[DNNL_ARG_DST].set_data_handle(dst);
-    args[DNNL_ARG_WEIGHTS].set_data_handle(plan.packed_weights ? plan.packed_weights.get_data_handle()
-                                                               : const_cast<float*>(weights));
-    if (!plan.bias.is_zero()) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
-    if (!plan.addend.is_zero()) {
-      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan.addend_post_op) | DNNL_ARG_SRC_1].set_data_handle(
-          const_cast<float*>(addend));
-    }
-    if (scratchpad) args[DNNL_ARG_SCRATCHPAD].set_data_handle(scratchpad);
-    dnnl::stream& stream = dnnl_util::ThreadStream();
-    plan.primitive.execute(stream, args);
-    stream.wait();
-  } catch (const dnnl::error& e) {
-    return core::Status(
-        e.status == dnnl_unimplemented ? core::StatusCode::kUnimplemented : core::StatusCode::kInvalidArgument,
-        std::string("matmul: oneDNN: ") + e.what());
-  }
-  return Status::Ok();
+  return dnnl_util::ExecuteWithThreadArguments(
+      "matmul", plan.primitive, plan.arguments, plan.scratchpad, allocator,
+      [&](std::unordered_map<int, dnnl::memory>& args) {
+        args[DNNL_ARG_SRC].set_data_handle(const_cast<float*>(src));
+        args[DNNL_ARG_DST].set_data_handle(dst);
+        args[DNNL_ARG_WEIGHTS].set_data_handle(plan.packed_weights ? plan.packed_weights.get_data_handle()
+                                                                   : const_cast<float*>(weights));
+        if (!plan.bias.is_zero()) args[DNNL_ARG_BIAS].set_data_handle(const_cast<float*>(bias));
+        if (!plan.addend.is_zero()) {
+          args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(plan.addend_post_op) | DNNL_ARG_SRC_1].set_data_handle(
+              const_cast<float*>(addend));
+        }
+      });
 }
 
 dnnl::memory::desc RowMajorF32Desc(const dnnl::memory::dims& dims) {
