@@ -59,9 +59,14 @@ std::shared_ptr<void> CachingAllocator::Allocate(size_t bytes) {
   void* ptr = nullptr;
   {
     std::lock_guard lock(pool_->mutex);
-    // Best fit within 2x so a small tensor does not pin a huge block.
+    // Best fit within 2x so a small tensor does not pin a huge block; of
+    // equal blocks the one released last (a multimap keeps equal keys in
+    // insertion order). A run's activations then cycle through as few blocks
+    // as the model's liveness allows and stay warm in cache (the oldest
+    // block would spread them over every block the pool ever made).
     auto it = pool_->free_blocks.lower_bound(size);
     if (it != pool_->free_blocks.end() && it->first <= size * 2) {
+      it = std::prev(pool_->free_blocks.upper_bound(it->first));
       size = it->first;
       ptr = it->second;
       pool_->cached -= size;

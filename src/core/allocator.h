@@ -24,7 +24,9 @@ class Allocator {
 // Plain aligned heap allocation. Thread-safe; never destroyed.
 Allocator& HeapAllocator();
 
-// Keeps released blocks in size classes and hands them out again. Thread-safe.
+// Keeps released blocks in size classes and hands them out again: the
+// smallest class that fits (within 2x), and in it the block released last,
+// whose bytes are the likeliest still in cache. Thread-safe.
 // Blocks larger than `max_cached_bytes` in total are returned to the heap.
 class CachingAllocator : public Allocator {
  public:
