@@ -18,14 +18,14 @@ oneDNN's Winograd kernels need AVX-512; elsewhere none may run.
   conv_chain_test.py --berth BIN
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper, save
+
+from berth_runs import avx512_machine, p50, run_verbose
 
 
 # (kernel, stride) per layer
@@ -62,30 +62,8 @@ def chain_model(path, channels, size, batch, layers, rng):
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
-def run(berth, model, x_path, out_dir, optimize):
-    """The output, and how many Winograd convolutions oneDNN ran."""
-    cmd = [berth, "run", model, "--input", f"x={x_path}", "--output-dir", out_dir, "--threads", "2"]
-    if not optimize:
-        cmd.append("--no-optimize")
-    env = dict(os.environ, ONEDNN_VERBOSE="1")
-    log = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    winograd = sum(1 for line in log.splitlines()
-                   if line.startswith("onednn_verbose,exec,cpu,convolution,") and "wino" in line)
-    return np.load(os.path.join(out_dir, "y.npy")), winograd
-
-
-def p50(berth, model, optimize):
-    cmd = [berth, "bench", model, "--threads", "2", "--warmup", "3", "--iters", "15"]
-    if not optimize:
-        cmd.append("--no-optimize")
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["p50_ms"]
-
-
-def winograd_machine():
-    """Whether oneDNN has Winograd kernels here (its avx512_core ISA)."""
-    with open("/proc/cpuinfo") as f:
-        flags = next((line.split() for line in f if line.startswith("flags")), [])
-    return all(flag in flags for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+def winograd_runs(convolutions):
+    return sum(1 for line in convolutions if "wino" in line)
 
 
 def main():
@@ -94,24 +72,25 @@ def main():
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     failed = False
-    has_winograd = winograd_machine()
+    has_winograd = avx512_machine()  # oneDNN's Winograd kernels are avx512_core ones
     with tempfile.TemporaryDirectory() as tmp:
         for channels, size, batch, layers, must_be_faster in CASES:
             model = os.path.join(tmp, f"chain_{channels}_{batch}.onnx")
             chain_model(model, channels, size, batch, layers, rng)
             x_path = os.path.join(tmp, "x.npy")
             np.save(x_path, rng.random((batch, channels, size, size), dtype=np.float32))
-            optimised, winograd_runs = run(args.berth, model, x_path, tmp, True)
-            plain, plain_winograd_runs = run(args.berth, model, x_path, tmp, False)
+            optimised, convolutions = run_verbose(args.berth, model, x_path, tmp, True)
+            plain, plain_convolutions = run_verbose(args.berth, model, x_path, tmp, False)
+            winograd, plain_winograd = winograd_runs(convolutions), winograd_runs(plain_convolutions)
             error = float(np.max(np.abs(optimised - plain)) / max(float(np.max(np.abs(plain))), 1e-12))
-            fast, slow = p50(args.berth, model, True), p50(args.berth, model, False)
+            fast, slow = p50(args.berth, model, True, 3, 15), p50(args.berth, model, False, 3, 15)
             expected_winograd = layers.count((3, 1)) if has_winograd else 0
-            ok = error <= 1e-4 and fast <= 2 * slow and plain_winograd_runs == 0
-            ok = ok and winograd_runs == expected_winograd and (fast < slow or not must_be_faster)
+            ok = error <= 1e-4 and fast <= 2 * slow and plain_winograd == 0
+            ok = ok and winograd == expected_winograd and (fast < slow or not must_be_faster)
             failed |= not ok
             print(f"{'ok' if ok else 'FAIL'}: {channels} channels {size}x{size} batch {batch}: "
-                  f"relative error {error:.2e}, Winograd convolutions {winograd_runs} optimised / "
-                  f"{plain_winograd_runs} unoptimised, p50 optimised {fast:.3f} ms vs unoptimised {slow:.3f} ms")
+                  f"relative error {error:.2e}, Winograd convolutions {winograd} optimised / "
+                  f"{plain_winograd} unoptimised, p50 optimised {fast:.3f} ms vs unoptimised {slow:.3f} ms")
     return 1 if failed else 0
 
 

@@ -77,12 +77,9 @@ Result<ConvShape> ResolveConvTransposeShape(const TransposeAttributes& attribute
   return FinishShape(std::move(shape), sizeof(double));
 }
 
-Status InferConvLike(InferenceContext& context, int x_index, int w_index, DataType dtype) {
+Result<std::optional<TensorShape>> InferConvOutputShape(InferenceContext& context, int x_index, int w_index) {
   const ValueType& x = context.input_type(x_index);
-  if (!x.is_tensor() || !x.has_shape) {
-    SetUnknownShape(context, 0, dtype);
-    return Status::Ok();
-  }
+  if (!x.is_tensor() || !x.has_shape) return std::optional<TensorShape>();
   TensorShape x_shape = x.Shape();
   if (x_shape.size() < 3) {
     return core::InvalidArgument("input X {} must have rank 3 or more", core::ShapeToString(x_shape));
@@ -101,7 +98,16 @@ Status InferConvLike(InferenceContext& context, int x_index, int w_index, DataTy
   ASSIGN_OR_RETURN(Window window, ResolveWindow(attributes, std::span<const int64_t>(x_shape).subspan(2), kernel));
   TensorShape out = {x_shape[0], w_shape[0]};
   out.insert(out.end(), window.output.begin(), window.output.end());
-  context.set_output_type(0, ValueType::TensorFromShape(dtype, out));
+  return std::optional<TensorShape>(std::move(out));
+}
+
+Status InferConvLike(InferenceContext& context, int x_index, int w_index, DataType dtype) {
+  ASSIGN_OR_RETURN(std::optional<TensorShape> out, InferConvOutputShape(context, x_index, w_index));
+  if (!out) {
+    SetUnknownShape(context, 0, dtype);
+  } else {
+    context.set_output_type(0, ValueType::TensorFromShape(dtype, *out));
+  }
   return Status::Ok();
 }
 

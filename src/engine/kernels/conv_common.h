@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/parallel.h"
@@ -50,7 +51,10 @@ core::Result<ConvShape> ResolveConvTransposeShape(const TransposeAttributes& att
 core::Result<int64_t> ParseGroup(const Node& node);
 
 // Static inference for Conv-like ops: Y [N, M, spatial...] of `dtype` from X
-// at `x_index` and W at `w_index`.
+// at `x_index` and W at `w_index` (unknown dims -1; nullopt when X's shape is
+// unknown), and that shape set as output 0's type.
+core::Result<std::optional<core::TensorShape>> InferConvOutputShape(InferenceContext& context, int x_index,
+                                                                    int w_index);
 core::Status InferConvLike(InferenceContext& context, int x_index, int w_index, core::DataType dtype);
 
 // ---------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 // algorithm, and a scalar form for kernels' portable paths.
 //
 // A fused node carries string attribute "activation" (one of the names
-// below) and float attributes "activation_alpha" / "activation_beta".
+// below) and float attributes "activation_alpha" / "activation_beta"; a
+// second fused stage names its own with a prefix ("depthwise_activation").
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -26,12 +28,14 @@ struct FusedActivation {
 
   bool active() const { return kind != Kind::kNone; }
 
-  // Reads the fused-activation attributes of a node (none when absent).
-  static core::Result<FusedActivation> FromNode(const Node& node) {
+  // Reads the fused-activation attributes of a node, each name preceded by
+  // `prefix` (none when absent).
+  static core::Result<FusedActivation> FromNode(const Node& node, std::string_view prefix = "") {
     FusedActivation a;
-    std::string name = node.GetString("activation", "");
-    a.alpha = node.GetFloat("activation_alpha", 0);
-    a.beta = node.GetFloat("activation_beta", 0);
+    const std::string base(prefix);
+    std::string name = node.GetString(base + "activation", "");
+    a.alpha = node.GetFloat(base + "activation_alpha", 0);
+    a.beta = node.GetFloat(base + "activation_beta", 0);
     if (name.empty()) return a;
     if (name == "Relu") a.kind = Kind::kRelu;
     else if (name == "LeakyRelu") a.kind = Kind::kLeakyRelu;

@@ -126,6 +126,24 @@ bool WinogradCandidate(const Node& conv, const core::Tensor& w) {
   return true;
 }
 
+// Every value of a window attribute is `value` (an absent one takes its default).
+bool AllEqual(const Node& node, std::string_view name, int64_t value) {
+  for (int64_t v : node.GetInts(name)) {
+    if (v != value) return false;
+  }
+  return true;
+}
+
+// A FusedConv without residual, explicit padding mode or a stage of its own,
+// whose constant float32 weights have `kernel` x `kernel` taps.
+bool PlainFusedConv(GraphEditor& editor, const Node& node, int64_t kernel) {
+  if (node.domain != kBerthDomain || node.op_type != "FusedConv" || node.HasInput(3)) return false;
+  if (node.HasAttribute("depthwise_stride") || node.GetString("auto_pad", "NOTSET") != "NOTSET") return false;
+  const core::Tensor* w = editor.Constant(node.inputs[1]);
+  return w && w->dtype() == core::DataType::kFloat32 && w->rank() == 4 && w->dim(2) == kernel &&
+         w->dim(3) == kernel && AllEqual(node, "dilations", 1);
+}
+
 }  // namespace
 
 core::Status FuseConvolutions(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types) {
@@ -173,6 +191,61 @@ core::Status FuseConvolutions(GraphEditor& editor, const std::unordered_map<std:
     if (WinogradCandidate(conv, *editor.Constant(conv.inputs[1]))) SetIntAttribute(fused, "winograd", 1);
     editor.Remove(n);
     for (size_t a : absorbed) editor.Remove(a);
+    editor.Add(std::move(fused));
+  }
+  editor.Commit();
+  return core::Status::Ok();
+}
+
+core::Status FuseDepthwiseConvolutions(GraphEditor& editor,
+                                       const std::unordered_map<std::string, ValueType>& types) {
+  const size_t count = editor.node_count();
+  for (size_t n = 0; n < count; ++n) {
+    if (!editor.alive(n) || !PlainFusedConv(editor, editor.node(n), 1)) continue;
+    const Node& pointwise = editor.node(n);
+    if (pointwise.GetInt("group", 1) != 1 || !AllEqual(pointwise, "strides", 1) || !AllEqual(pointwise, "pads", 0)) {
+      continue;
+    }
+    const ValueType* x_type = TypeOf(types, pointwise.inputs[0]);
+    if (!x_type || !x_type->is_tensor() || x_type->dtype != core::DataType::kFloat32 || !x_type->has_shape ||
+        x_type->dims.size() != 4) {
+      continue;
+    }
+    auto consumer = SoleConsumer(editor, pointwise.outputs[0]);
+    if (!consumer || editor.IsGraphOutput(pointwise.outputs[0])) continue;
+    const Node& depthwise = editor.node(*consumer);
+    if (!PlainFusedConv(editor, depthwise, 3) || depthwise.inputs[0] != pointwise.outputs[0]) continue;
+    const int64_t channels = editor.Constant(pointwise.inputs[1])->dim(0);
+    const core::Tensor* dw_weights = editor.Constant(depthwise.inputs[1]);
+    if (depthwise.GetInt("group", 1) != channels || dw_weights->dim(0) != channels || dw_weights->dim(1) != 1) {
+      continue;
+    }
+    const std::vector<int64_t> strides = depthwise.GetInts("strides");
+    const int64_t stride = strides.empty() ? 1 : strides[0];
+    if ((stride != 1 && stride != 2) || !AllEqual(depthwise, "strides", stride) ||
+        depthwise.GetInts("pads") != std::vector<int64_t>{1, 1, 1, 1}) {
+      continue;
+    }
+    if (depthwise.HasInput(2)) {
+      const core::Tensor* bias = editor.Constant(depthwise.inputs[2]);
+      if (!bias || bias->dtype() != core::DataType::kFloat32 || bias->shape() != core::TensorShape{channels}) continue;
+    }
+
+    Node fused = pointwise;
+    fused.inputs.resize(3);
+    fused.inputs.push_back("");  // no residual
+    fused.inputs.push_back(depthwise.inputs[1]);
+    fused.inputs.push_back(depthwise.HasInput(2) ? depthwise.inputs[2] : "");
+    fused.outputs = depthwise.outputs;
+    SetIntAttribute(fused, "depthwise_stride", stride);
+    for (const Attribute& attr : depthwise.attributes) {
+      if (attr.name.rfind("activation", 0) != 0) continue;
+      Attribute renamed = attr;
+      renamed.name = "depthwise_" + attr.name;
+      fused.attributes.push_back(std::move(renamed));
+    }
+    editor.Remove(n);
+    editor.Remove(*consumer);
     editor.Add(std::move(fused));
   }
   editor.Commit();

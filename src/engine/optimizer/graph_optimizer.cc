@@ -27,6 +27,7 @@ core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry) {
   std::unordered_map<std::string, ValueType> types;
   RETURN_IF_ERROR(InferGraphTypes(graph, registry, {}, &types));
   RETURN_IF_ERROR(FuseConvolutions(editor, types));
+  RETURN_IF_ERROR(FuseDepthwiseConvolutions(editor, types));
   RETURN_IF_ERROR(FuseMatMuls(editor, types));
   RETURN_IF_ERROR(AssignBlockedLayouts(editor, types));
   return core::Status::Ok();

@@ -24,6 +24,14 @@ core::Status EliminateDeadNodes(GraphEditor& editor);
 // LeakyRelu, Sigmoid, Tanh, Elu, HardSwish] becomes one berth.FusedConv whose
 // extras run as oneDNN post-ops.
 core::Status FuseConvolutions(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
+// A FusedConv 1x1 (float32, stride 1, no padding or residual) whose only
+// reader is a 3x3 depthwise FusedConv (stride 1 or 2, padding 1) takes the
+// depthwise convolution in as a second stage: its weights and bias at inputs
+// 4 and 5, attributes depthwise_stride and depthwise_activation*. The kernel
+// runs both in one oneDNN primitive where oneDNN has a fused kernel, so the
+// expanded tensor between them never goes out to memory (MobileNetV2's
+// 96x112x112 is 4.8 MB), and as two primitives otherwise.
+core::Status FuseDepthwiseConvolutions(GraphEditor& editor, const std::unordered_map<std::string, ValueType>& types);
 // MatMul (float32, rank >= 2) and Gemm with constant B -> berth.FusedMatMul,
 // absorbing operand/result Transposes, scalar scaling, bias, a broadcast
 // addend (residual, attention mask) and an activation (incl. erf GELU).
