@@ -58,6 +58,30 @@ TEST(CachingAllocatorTest, BestFitWithinTwice) {
   EXPECT_EQ(allocator.cached_bytes(), 64u * 1024);
 }
 
+TEST(CachingAllocatorTest, LargeBlocksComeInSizeClasses) {
+  CachingAllocator allocator;
+  void* address = nullptr;
+  {
+    // MobileNetV2's 32x112x112 activation: its block is made 1.75 MiB, so...
+    std::shared_ptr<void> block = allocator.Allocate(32 * 112 * 112 * 4);
+    address = block.get();
+  }
+  EXPECT_EQ(allocator.cached_bytes(), 1792u * 1024);
+  // ...the next stage's 144x56x56 (1.72 MiB) reuses it.
+  EXPECT_EQ(allocator.Allocate(144 * 56 * 56 * 4).get(), address);
+  EXPECT_EQ(allocator.heap_allocations(), 1u);
+  // Four classes per power of two; below 1 MiB, only the alignment.
+  for (auto [bytes, block_size] : {std::pair<size_t, size_t>{1000 * 1000, 1000 * 1000},
+                                   {size_t{1} << 20, size_t{1} << 20},
+                                   {(size_t{1} << 20) + 1, 1280 * 1024},
+                                   {size_t{4} << 20, size_t{4} << 20},
+                                   {(size_t{4} << 20) + 64, 5 * 1024 * 1024}}) {
+    CachingAllocator fresh;
+    { std::shared_ptr<void> block = fresh.Allocate(bytes); }
+    EXPECT_EQ(fresh.cached_bytes(), block_size) << bytes;
+  }
+}
+
 TEST(CachingAllocatorTest, KeepsNoMoreThanItsLimit) {
   CachingAllocator allocator(8 * 1024);
   {
