@@ -18,6 +18,7 @@
 
 #include "cli/command.h"
 #include "cli/random_inputs.h"
+#include "cli/step_profile.h"
 #include "core/logging.h"
 #include "core/parallel.h"
 #include "engine/runtime/session.h"
@@ -78,17 +79,10 @@ core::Status Bench(const BenchArguments& args) {
     ASSIGN_OR_RETURN(core::Tensor tensor, RandomTensor(input, args.batch, overrides, seed++));
     feeds.emplace_back(input.name, std::move(tensor));
   }
-  std::map<std::string, std::pair<double, int>> profile;
+  StepProfile profile;
   engine::RunOptions run_options;
   bool timing = false;
-  if (args.profile) {
-    run_options.on_step = [&](const engine::Node& node, double ms) {
-      if (!timing) return;
-      auto& entry = profile[node.domain.empty() ? node.op_type : node.domain + "." + node.op_type];
-      entry.first += ms;
-      entry.second += 1;
-    };
-  }
+  if (args.profile) run_options.on_step = profile.Hook(&timing);
   auto time_run = [&]() -> core::Result<double> {
     auto start = std::chrono::steady_clock::now();
     auto outputs = session->Run(feeds, {}, run_options);
@@ -116,15 +110,7 @@ core::Status Bench(const BenchArguments& args) {
       core::JsonEscape(args.model).c_str(),
       static_cast<long long>(args.batch), threads, load_ms, first_run_ms, Percentile(times, 0.5),
       Percentile(times, 0.9), times.front(), PeakRssMegabytes());
-  if (args.profile) {
-    std::vector<std::pair<std::string, std::pair<double, int>>> rows(profile.begin(), profile.end());
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-    std::fprintf(stderr, "%-32s %8s %12s %12s\n", "op (per timed run)", "count", "ms", "us/call");
-    for (const auto& [op, entry] : rows) {
-      std::fprintf(stderr, "%-32s %8d %12.3f %12.1f\n", op.c_str(), entry.second / args.iters, entry.first / args.iters,
-                   1000.0 * entry.first / entry.second);
-    }
-  }
+  if (args.profile) profile.Print(stderr, args.iters);
   return core::Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/random_inputs.h"
+#include "cli/step_profile.h"
 #include "core/npy_file.h"
 #include "engine/runtime/session.h"
 
@@ -54,15 +55,9 @@ core::Status RunModel(const RunArguments& args) {
   }
   for (auto& [name, value] : given) feeds.emplace_back(name, std::move(value));  // Run() rejects unknown names
 
-  std::map<std::string, std::pair<double, int>> profile;
+  StepProfile profile;
   engine::RunOptions run_options;
-  if (args.profile) {
-    run_options.on_step = [&](const engine::Node& node, double ms) {
-      auto& entry = profile[node.domain.empty() ? node.op_type : node.domain + "." + node.op_type];
-      entry.first += ms;
-      entry.second += 1;
-    };
-  }
+  if (args.profile) run_options.on_step = profile.Hook();
   auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::vector<core::Value> outputs, session->Run(feeds, {}, run_options));
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -88,12 +83,7 @@ core::Status RunModel(const RunArguments& args) {
     }
   }
   std::printf("run time: %.3f ms\n", ms);
-  if (args.profile) {
-    std::vector<std::pair<std::string, std::pair<double, int>>> rows(profile.begin(), profile.end());
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-    std::printf("%-28s %8s %10s\n", "op", "count", "ms");
-    for (const auto& [op, entry] : rows) std::printf("%-28s %8d %10.3f\n", op.c_str(), entry.second, entry.first);
-  }
+  if (args.profile) profile.Print(stdout, 1);
   return core::Status::Ok();
 }
 
@@ -107,7 +97,7 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-dir", args->output_dir, "write each output to DIR/<name>.npy");
   cmd->add_option("--threads", args->threads, "intra-op threads (default: all cores)");
   cmd->add_option("--shape", args->shapes, "NAME=D0,D1,... shape for a random input (repeatable)");
-  cmd->add_flag("--profile", args->profile, "print time per op type");
+  cmd->add_flag("--profile", args->profile, "print time and activation reorders per op type");
   cmd->add_flag("--no-optimize", args->no_optimize, "skip graph optimisations (to compare with the optimised graph)");
   cmd->callback([args, exit_code] {
     core::Status status = RunModel(*args);

@@ -571,6 +571,7 @@ class ConvKernel final : public Kernel {
     if (entry.src_reorder) {
       src_buffer = allocator.Allocate(entry.src.get_size());
       if (!src_buffer) return core::ResourceExhausted("out of memory for {} bytes of input", entry.src.get_size());
+      dnnl_util::CountReorder(entry.plain_src.get_size());
       RETURN_IF_ERROR(conv::RunReorder(*entry.src_reorder, entry.plain_src, x, entry.src, src_buffer.get(),
                                        allocator));
       src_data = src_buffer.get();
@@ -602,6 +603,7 @@ class ConvKernel final : public Kernel {
           args[DNNL_ARG_DST].set_data_handle(dst_data);
         }));
     if (entry.dst_reorder) {
+      dnnl_util::CountReorder(entry.plain_dst.get_size());
       RETURN_IF_ERROR(conv::RunReorder(*entry.dst_reorder, entry.dst, dst_data, entry.plain_dst, y, allocator));
     }
     return Status::Ok();

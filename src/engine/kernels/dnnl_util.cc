@@ -127,8 +127,20 @@ core::Result<std::shared_ptr<const LayoutReorder>> LayoutReorderFor(const core::
 
 }  // namespace
 
+namespace {
+thread_local ReorderCount thread_reorders;
+}  // namespace
+
+const ReorderCount& ThreadReorders() { return thread_reorders; }
+
+void CountReorder(size_t bytes) {
+  thread_reorders.reorders += 1;
+  thread_reorders.bytes += bytes;
+}
+
 core::Result<core::Tensor> ToLayout(const core::Tensor& tensor, core::TensorLayout layout, core::Allocator& allocator) {
   if (tensor.layout() == layout) return tensor;
+  CountReorder(tensor.byte_size());
   ASSIGN_OR_RETURN(core::Tensor out, core::Tensor::CreateBlocked(tensor.dtype(), tensor.shape(), layout, allocator));
   ASSIGN_OR_RETURN(std::shared_ptr<const LayoutReorder> reorder, LayoutReorderFor(tensor, layout));
   RETURN_IF_ERROR(ExecuteWithThreadArguments(

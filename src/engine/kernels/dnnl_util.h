@@ -48,6 +48,16 @@ inline core::Result<core::Tensor> ToPlain(const core::Tensor& tensor, core::Allo
   return ToLayout(tensor, core::TensorLayout::kPlain, allocator);
 }
 
+// Activation reorders between layouts at run time (ToLayout, and the input
+// or output reorders a kernel runs around a primitive), counted per calling
+// thread so a profile can attribute them to the step that ran them.
+struct ReorderCount {
+  uint64_t reorders = 0;
+  uint64_t bytes = 0;  // of the reordered tensors
+};
+const ReorderCount& ThreadReorders();
+void CountReorder(size_t bytes);
+
 // Primitive attributes with a user scratchpad (and optional extra setup).
 dnnl::primitive_attr DefaultAttr();
 
