@@ -18,7 +18,7 @@ size_t RoundUp(size_t bytes) {
 // percent from stage to stage (MobileNetV2's 32x112x112 and 144x56x56 are
 // 1.53 and 1.72 MiB), and exact-size blocks made for one stage could not
 // serve the next, so every stage added blocks of its own. With classes they
-// share blocks: MobileNetV2's pool went from 10.1 to 6.8 MB, which also
+// share blocks: MobileNetV2's pool went from 10.1 to 6.3 MB, which also
 // leaves more cache to the weights.
 size_t SizeClass(size_t bytes) {
   constexpr size_t kSmallest = size_t{1} << 20;
