@@ -86,9 +86,6 @@ bool PreferBlockedActivations(const ConvShape& shape) {
   return false;
 }
 
-// What the fused node adds around the convolution and how its activations
-// are laid out: fixed per kernel except the input layouts, which come with
-// the tensors.
 // Depthwise convolutions with fewer outputs than this run as one primitive
 // (BuildChannelSlices): measured on MobileNetV2's, slices pay from ~100K
 // outputs (144 x 28x28) and cost more than they save at ~40K (192 x 14x14).
@@ -129,6 +126,9 @@ Result<std::optional<DepthwiseStage>> ParseDepthwiseStage(const Node& node) {
   return std::optional<DepthwiseStage>(stage);
 }
 
+// What the fused node adds around the convolution and how its activations
+// are laid out: fixed per kernel except the input layouts, which come with
+// the tensors.
 struct ConvFusion {
   FusedActivation activation;
   bool has_residual = false;  // input 3 is added before the activation
