@@ -10,6 +10,7 @@ namespace berth::cli {
 std::function<void(const engine::Node&, double)> StepProfile::Hook(const bool* recording) {
   // Reorders are counted per thread; the hook runs on the thread that ran
   // the step, right after it, so the change since the last call is its own.
+  // The last count is shared: a run may copy its RunOptions, hook included.
   auto last = std::make_shared<engine::dnnl_util::ReorderCount>(engine::dnnl_util::ThreadReorders());
   return [this, recording, last](const engine::Node& node, double milliseconds) {
     const engine::dnnl_util::ReorderCount now = engine::dnnl_util::ThreadReorders();

@@ -58,7 +58,6 @@ struct ConvPrimitive {
   std::optional<conv::DnnlReorder> dst_reorder;  // dst -> plain_dst, when they differ
   dnnl::memory packed_weights;  // constant weights in `weights` layout (null memory: given each run)
   dnnl_util::PrimitiveArguments arguments;
-  std::string implementation;  // oneDNN's name for the kernel it chose
   // With a depthwise stage (ConvFusion::depthwise), either this primitive
   // runs it as a post-op, on its constant weights in their layout here...
   memory::desc depthwise_weights;
@@ -239,6 +238,7 @@ Result<std::shared_ptr<ConvPrimitive>> BuildOnePrimitive(const ConvShape& shape,
   }
   const size_t rank = src_dims.size();
   memory::desc plain_weights(weight_dims, f32, dnnl_util::PlainTag(weight_dims.size()));
+  bool reference_kernel = false;  // oneDNN chose its reference implementation
   Status status = dnnl_util::TryDnnl("building the convolution", [&] {
     entry->plain_src = memory::desc(src_dims, f32, dnnl_util::LayoutTag(layouts.src, rank));
     entry->plain_dst = memory::desc(final_dims, f32, dnnl_util::LayoutTag(layouts.dst, rank));
@@ -320,7 +320,7 @@ Result<std::shared_ptr<ConvPrimitive>> BuildOnePrimitive(const ConvShape& shape,
     if (fusion.has_residual) entry->arguments.Add(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, entry->residual);
     entry->arguments.Add(DNNL_ARG_DST, entry->dst);
     if (entry->scratchpad.get_size() > 0) entry->arguments.Add(DNNL_ARG_SCRATCHPAD, entry->scratchpad);
-    entry->implementation = pd.impl_info_str();
+    reference_kernel = std::string_view(pd.impl_info_str()).substr(0, 3) == "ref";
     if (fusion.depthwise) {
       entry->depthwise_weights = pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS);
       entry->arguments.Add(DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS, entry->depthwise_weights);
@@ -329,7 +329,7 @@ Result<std::shared_ptr<ConvPrimitive>> BuildOnePrimitive(const ConvShape& shape,
     }
   });
   RETURN_IF_ERROR(status);
-  if (fusion.depthwise && std::string_view(entry->implementation).substr(0, 3) == "ref") {
+  if (fusion.depthwise && reference_kernel) {
     return core::Unimplemented("oneDNN has only its reference chain for this depthwise stage");
   }
   if (entry->src != entry->plain_src) {

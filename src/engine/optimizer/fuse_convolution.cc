@@ -106,6 +106,14 @@ void SetIntAttribute(Node& node, const std::string& name, int64_t value) {
   node.attributes.push_back(std::move(attr));
 }
 
+// Every value of a window attribute is `value` (an absent one takes its default).
+bool AllEqual(const Node& node, std::string_view name, int64_t value) {
+  for (int64_t v : node.GetInts(name)) {
+    if (v != value) return false;
+  }
+  return true;
+}
+
 // Whether a Conv with constant weights `w` may run as a Winograd convolution:
 // dense, 2-D, 3x3, stride 1, no dilation. oneDNN's F(2x2,3x3) / F(4x4,3x3)
 // kernels do 2.25-4x fewer multiplications; measured on AVX-512 with the
@@ -117,21 +125,7 @@ void SetIntAttribute(Node& node, const std::string& name, int64_t value) {
 bool WinogradCandidate(const Node& conv, const core::Tensor& w) {
   if (w.rank() != 4 || w.dim(2) != 3 || w.dim(3) != 3 || conv.GetInt("group", 1) != 1) return false;
   if (w.dim(0) < 16 || w.dim(1) < 16) return false;  // a few channels: the transforms cost more than they save
-  for (int64_t v : conv.GetInts("strides")) {
-    if (v != 1) return false;
-  }
-  for (int64_t v : conv.GetInts("dilations")) {
-    if (v != 1) return false;
-  }
-  return true;
-}
-
-// Every value of a window attribute is `value` (an absent one takes its default).
-bool AllEqual(const Node& node, std::string_view name, int64_t value) {
-  for (int64_t v : node.GetInts(name)) {
-    if (v != value) return false;
-  }
-  return true;
+  return AllEqual(conv, "strides", 1) && AllEqual(conv, "dilations", 1);
 }
 
 // A FusedConv without residual, explicit padding mode or a stage of its own,
