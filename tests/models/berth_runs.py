@@ -1,6 +1,7 @@
 """Running berth on a model from the model tests: one run with oneDNN's
-verbose log, the p50 of a short bench, and whether the CPU has the AVX-512
-subset oneDNN's avx512_core kernels need."""
+verbose log, the optimised graph against the unoptimised one on an input,
+the p50 of a short bench, and whether the CPU has the AVX-512 subset oneDNN's
+avx512_core kernels need."""
 import json
 import os
 import subprocess
@@ -17,6 +18,18 @@ def run_verbose(berth, model, x_path, out_dir, optimize):
     log = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     convolutions = [line for line in log.splitlines() if line.startswith("onednn_verbose,exec,cpu,convolution,")]
     return np.load(os.path.join(out_dir, "y.npy")), convolutions
+
+
+def compare_optimised(berth, model, x, tmp):
+    """Runs `model` on input x optimised and with --no-optimize. Returns both
+    outputs, both runs' oneDNN convolution executions, and the largest
+    difference relative to the unoptimised output's largest magnitude."""
+    x_path = os.path.join(tmp, "x.npy")
+    np.save(x_path, x)
+    optimised, convolutions = run_verbose(berth, model, x_path, tmp, True)
+    plain, plain_convolutions = run_verbose(berth, model, x_path, tmp, False)
+    error = float(np.max(np.abs(optimised - plain)) / max(float(np.max(np.abs(plain))), 1e-12))
+    return optimised, plain, convolutions, plain_convolutions, error
 
 
 def p50(berth, model, optimize, warmup, iters):

@@ -25,7 +25,7 @@ import tempfile
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper, save
 
-from berth_runs import avx512_machine, p50, run_verbose
+from berth_runs import avx512_machine, compare_optimised, p50
 
 
 # (kernel, stride) per layer
@@ -77,12 +77,9 @@ def main():
         for channels, size, batch, layers, must_be_faster in CASES:
             model = os.path.join(tmp, f"chain_{channels}_{batch}.onnx")
             chain_model(model, channels, size, batch, layers, rng)
-            x_path = os.path.join(tmp, "x.npy")
-            np.save(x_path, rng.random((batch, channels, size, size), dtype=np.float32))
-            optimised, convolutions = run_verbose(args.berth, model, x_path, tmp, True)
-            plain, plain_convolutions = run_verbose(args.berth, model, x_path, tmp, False)
+            x = rng.random((batch, channels, size, size), dtype=np.float32)
+            _, _, convolutions, plain_convolutions, error = compare_optimised(args.berth, model, x, tmp)
             winograd, plain_winograd = winograd_runs(convolutions), winograd_runs(plain_convolutions)
-            error = float(np.max(np.abs(optimised - plain)) / max(float(np.max(np.abs(plain))), 1e-12))
             fast, slow = p50(args.berth, model, True, 3, 15), p50(args.berth, model, False, 3, 15)
             expected_winograd = layers.count((3, 1)) if has_winograd else 0
             ok = error <= 1e-4 and fast <= 2 * slow and plain_winograd == 0

@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper, save
 
-from berth_runs import avx512_machine, p50, run_verbose
+from berth_runs import avx512_machine, compare_optimised, p50
 
 # input channels, expanded channels, spatial size, depthwise stride, batch,
 # activation, depthwise bias, whether oneDNN fuses the pair on AVX-512 (True:
@@ -105,13 +105,10 @@ def main():
         for channels, expanded, size, stride, batch, activation, dw_bias, fuses in CASES:
             model = os.path.join(tmp, "block.onnx")
             block_model(model, channels, expanded, size, stride, batch, activation, dw_bias, rng)
-            x_path = os.path.join(tmp, "x.npy")
-            np.save(x_path, rng.random((batch, channels, size, size), dtype=np.float32))
-            optimised, convolutions = run_verbose(args.berth, model, x_path, tmp, True)
-            plain, plain_convolutions = run_verbose(args.berth, model, x_path, tmp, False)
+            x = rng.random((batch, channels, size, size), dtype=np.float32)
+            optimised, plain, convolutions, plain_convolutions, error = compare_optimised(args.berth, model, x, tmp)
             fused, plain_fused = fused_runs(convolutions), fused_runs(plain_convolutions)
             slices, depthwise_channels = depthwise_runs(convolutions)
-            error = float(np.max(np.abs(optimised - plain)) / max(float(np.max(np.abs(plain))), 1e-12))
             ok = error <= 1e-5 and optimised.shape == plain.shape and len(plain_convolutions) == 3
             ok = ok and plain_fused == 0
             # Fused: one primitive for expansion + depthwise. Otherwise the
