@@ -19,8 +19,8 @@ void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddPullCommand(CLI::App& app, int* exit_code);
 void AddDoctorCommand(CLI::App& app, int* exit_code);
 
-// Prints "berth: <message>" on one line to stderr and returns exit code 1
-// (2 for usage errors).
+// Prints "berth: error: <message>" on one line to stderr and returns exit
+// code 1. Usage errors (bad flags, a bad BERTH_MAX_CPU_ISA) exit 2 from main.
 int ReportError(const core::Status& status);
 
 }  // namespace berth::cli

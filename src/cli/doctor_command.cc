@@ -22,6 +22,7 @@
 #include "cli/command.h"
 #include "core/cpu_features.h"
 #include "core/logging.h"
+#include "engine/kernels/dnnl_util.h"
 
 namespace berth::cli {
 namespace {
@@ -267,9 +268,12 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
 
 int Doctor(const DoctorArguments& args) {
   const core::CpuFeatures cpu = core::DetectCpuFeatures();
+  engine::dnnl_util::ApplyIsaCeiling();
   const std::string onednn_isa = OneDnnIsaName(dnnl_get_effective_cpu_isa());
-  const std::string own_kernels =
-      cpu.x86_64_v3() ? "x86-64-v3 (AVX2, FMA) clones" : "baseline x86-64 (SSE2): the CPU lacks x86-64-v3";
+  const std::string ceiling(core::IsaCeilingName(core::IsaCeilingFromEnvironment()));
+  const std::string own_kernels = core::OwnKernelsUseX86_64V3() ? "x86-64-v3 (AVX2, FMA)"
+                                  : cpu.x86_64_v3()             ? "baseline x86-64 (SSE2): BERTH_MAX_CPU_ISA=" + ceiling
+                                                                : "baseline x86-64 (SSE2): the CPU lacks x86-64-v3";
   std::vector<std::string> missing;
   for (auto [present, name] : {std::pair{cpu.avx2, "avx2"}, std::pair{cpu.avx512f, "avx512f"},
                                std::pair{cpu.avx512bw, "avx512bw"}, std::pair{cpu.avx512vl, "avx512vl"},
@@ -354,10 +358,11 @@ int Doctor(const DoctorArguments& args) {
   if (args.json) {
     std::cout << "{\"cpu\":{\"architecture\":" << JsonString(cpu.architecture)
               << ",\"vendor\":" << JsonString(cpu.vendor) << ",\"model_name\":" << JsonString(cpu.model_name)
+              << ",\"cpuid_brand\":" << JsonStringOrNull(cpu.cpuid_brand)
               << ",\"family\":" << cpu.family << ",\"model\":" << cpu.model << ",\"stepping\":" << cpu.stepping
               << ",\"logical_cpus\":" << cpu.logical_cpus << ",\"features\":" << JsonList(cpu.Names())
               << ",\"missing\":" << JsonList(missing) << ",\"onednn_isa\":" << JsonString(onednn_isa)
-              << ",\"own_kernels\":" << JsonString(own_kernels) << ",\"int8\":" << JsonString(int8_path) << "}"
+              << ",\"own_kernels\":" << JsonString(own_kernels) << ",\"isa_ceiling\":" << JsonString(ceiling) << ",\"int8\":" << JsonString(int8_path) << "}"
               << ",\"gpu\":{\"driver_version\":" << JsonStringOrNull(gpu.driver_version)
               << ",\"driver_source\":" << JsonStringOrNull(gpu.driver_source)
               << ",\"newest_cuda\":" << JsonStringOrNull(newest_cuda) << ",\"devices\":" << JsonList(gpu.devices)
@@ -375,12 +380,17 @@ int Doctor(const DoctorArguments& args) {
     std::cout << " (" << cpu.vendor << ", family " << cpu.family << " model " << cpu.model << " stepping "
               << cpu.stepping << ")";
   }
+  if (!cpu.cpuid_brand.empty() && cpu.cpuid_brand != cpu.model_name) {
+    std::cout << "\n  CPUID brand " << cpu.cpuid_brand << " (what cpuid answers here; the kernel names it otherwise)";
+  }
   std::cout << "\n  threads     " << cpu.logical_cpus << " visible to this process\n";
   std::cout << "  features    " << (cpu.Names().empty() ? "none detected" : Join(cpu.Names(), " ")) << "\n";
   std::cout << "  missing     " << (missing.empty() ? "nothing berth can use" : Join(missing, " ")) << "\n";
   std::cout << "  kernels     oneDNN (Conv, MatMul, Gemm, pooling, normalisation, softmax): " << onednn_isa << "\n";
   std::cout << "              berth's own vectorised loops: " << own_kernels << "\n";
-  std::cout << "              int8 (QLinear*, *Integer): " << int8_path << "\n\nGPU\n";
+  std::cout << "              int8 (QLinear*, *Integer): " << int8_path << "\n";
+  std::cout << "  ceiling     BERTH_MAX_CPU_ISA=" << ceiling
+            << (ceiling == "all" ? " (no limit below what the CPU has)" : " (lower paths forced)") << "\n\nGPU\n";
   if (gpu.driver_version.empty()) {
     std::cout << "  driver      none (" << args.driver_version_file << " is absent and NVML is not loadable)\n";
   } else {

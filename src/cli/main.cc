@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "core/cpu_features.h"
 
 namespace berth::cli {
 
@@ -13,7 +14,7 @@ int ReportError(const core::Status& status) {
     if (c == '\n') c = ' ';
   }
   std::fprintf(stderr, "berth: error: %s\n", message.c_str());
-  return status.code() == core::StatusCode::kInvalidArgument ? 1 : 1;
+  return 1;
 }
 
 }  // namespace berth::cli
@@ -36,10 +37,15 @@ int main(int argc, char** argv) {
   berth::cli::AddBenchCommand(app, &exit_code);
   berth::cli::AddPullCommand(app, &exit_code);
   berth::cli::AddDoctorCommand(app, &exit_code);
+  // Usage errors (flags, environment) exit 2; failures of the work itself 1.
+  if (auto ceiling = berth::core::CheckIsaCeilingEnvironment(); !ceiling.ok()) {
+    berth::cli::ReportError(ceiling);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return app.exit(e) == 0 ? 0 : 2;  // --help and --version are not errors
   }
   return exit_code;
 }

@@ -4,7 +4,9 @@
 #include <sys/utsname.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,6 +31,26 @@ std::string Architecture() {
   utsname name{};
   if (uname(&name) == 0) return name.machine;
   return "unknown";
+}
+
+// The first processor's "model name" in /proc/cpuinfo; empty where the file
+// or the field is missing (not Linux, or an architecture that names it otherwise).
+std::string KernelModelName() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line) && !line.empty()) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key != "model name") continue;
+    const size_t begin = line.find_first_not_of(" \t", colon + 1);
+    if (begin == std::string::npos) return "";
+    std::string value = line.substr(begin);
+    value.erase(value.find_last_not_of(" \t") + 1);
+    return value;
+  }
+  return "";
 }
 
 #if BERTH_X86
@@ -76,7 +98,7 @@ void DetectX86(CpuFeatures& f) {
       std::memcpy(brand + 16 * i + 8, &r.ecx, 4);
       std::memcpy(brand + 16 * i + 12, &r.edx, 4);
     }
-    f.model_name = Trim(brand);
+    f.cpuid_brand = Trim(brand);
   }
   if (max_leaf < 1) return;
 
@@ -168,7 +190,60 @@ CpuFeatures DetectCpuFeatures() {
 #if BERTH_X86
   DetectX86(features);
 #endif
+  features.model_name = KernelModelName();
+  if (features.model_name.empty()) features.model_name = features.cpuid_brand;
   return features;
+}
+
+std::string_view IsaCeilingName(IsaCeiling ceiling) {
+  switch (ceiling) {
+    case IsaCeiling::kSse41:
+      return "sse41";
+    case IsaCeiling::kAvx2:
+      return "avx2";
+    case IsaCeiling::kAvx512:
+      return "avx512";
+    case IsaCeiling::kAll:
+      break;
+  }
+  return "all";
+}
+
+Result<IsaCeiling> ParseIsaCeiling(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (IsaCeiling ceiling : {IsaCeiling::kSse41, IsaCeiling::kAvx2, IsaCeiling::kAvx512, IsaCeiling::kAll}) {
+    if (lower == IsaCeilingName(ceiling)) return ceiling;
+  }
+  return InvalidArgument("BERTH_MAX_CPU_ISA='{}' is not one of sse41, avx2, avx512, all", text);
+}
+
+namespace {
+
+Result<IsaCeiling> ReadIsaCeiling() {
+  const char* value = std::getenv("BERTH_MAX_CPU_ISA");
+  if (value == nullptr || *value == '\0') return IsaCeiling::kAll;
+  return ParseIsaCeiling(value);
+}
+
+}  // namespace
+
+IsaCeiling IsaCeilingFromEnvironment() {
+  static const IsaCeiling ceiling = [] {
+    Result<IsaCeiling> read = ReadIsaCeiling();
+    return read.ok() ? *read : IsaCeiling::kAll;
+  }();
+  return ceiling;
+}
+
+Status CheckIsaCeilingEnvironment() {
+  Result<IsaCeiling> ceiling = ReadIsaCeiling();
+  return ceiling.ok() ? Status::Ok() : ceiling.status();
+}
+
+bool OwnKernelsUseX86_64V3() {
+  static const bool use = IsaCeilingFromEnvironment() >= IsaCeiling::kAvx2 && DetectCpuFeatures().x86_64_v3();
+  return use;
 }
 
 }  // namespace berth::core

@@ -13,14 +13,23 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/status.h"
 
 namespace berth::core {
 
 struct CpuFeatures {
   std::string architecture;  // "x86_64", "aarch64", ...
   std::string vendor;        // cpuid vendor string, e.g. "GenuineIntel", "AuthenticAMD"
-  std::string model_name;    // brand string, e.g. "Intel(R) Xeon(R) Platinum 8480+"
+  // What the kernel shows (/proc/cpuinfo "model name", as lscpu prints it);
+  // the CPUID brand string where the kernel's is unavailable.
+  std::string model_name;
+  // The CPUID brand string, e.g. "Intel(R) Xeon(R) Platinum 8480+". A
+  // hypervisor may present a different one to the guest's processes than the
+  // kernel read at boot, so the two can differ.
+  std::string cpuid_brand;
   int family = 0;            // display family / model / stepping, as /proc/cpuinfo shows them
   int model = 0;
   int stepping = 0;
@@ -73,5 +82,29 @@ struct CpuFeatures {
 };
 
 CpuFeatures DetectCpuFeatures();
+
+// The instruction-set ceiling berth dispatches to, lowest first. Set with the
+// environment variable BERTH_MAX_CPU_ISA (sse41, avx2, avx512, all), so that
+// the lower paths an older CPU takes can be run and tested on a newer one:
+//   - berth's own vectorised loops use x86-64-v3 only from kAvx2 up;
+//   - oneDNN is capped to SSE4.1, AVX2 or AVX-512 without AMX (unless
+//     ONEDNN_MAX_CPU_ISA is set, which then rules oneDNN);
+//   - everything that follows oneDNN's choice (blocked layouts) follows.
+// A ceiling above what the CPU has changes nothing.
+enum class IsaCeiling { kSse41, kAvx2, kAvx512, kAll };
+
+// "sse41", "avx2", "avx512", "all".
+std::string_view IsaCeilingName(IsaCeiling ceiling);
+// Parses a BERTH_MAX_CPU_ISA value (case-insensitive); an unknown name is an
+// InvalidArgument listing the known ones.
+Result<IsaCeiling> ParseIsaCeiling(std::string_view text);
+// BERTH_MAX_CPU_ISA as read at the first call (kAll when unset or empty). An
+// invalid value also reads as kAll; CheckIsaCeilingEnvironment reports it.
+IsaCeiling IsaCeilingFromEnvironment();
+Status CheckIsaCeilingEnvironment();
+
+// Whether berth's own loops run their x86-64-v3 (AVX2, FMA) versions: the CPU
+// has x86-64-v3 and the ceiling allows it. Cached; thread-safe.
+bool OwnKernelsUseX86_64V3();
 
 }  // namespace berth::core

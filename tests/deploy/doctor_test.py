@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """`berth doctor`: CPU features read with cpuid agree with the kernel's
-/proc/cpuinfo, and the driver / CUDA verdicts follow NVIDIA's table, checked
+/proc/cpuinfo, the model name is the kernel's (with the CPUID brand beside it
+where they differ), and the driver / CUDA verdicts follow NVIDIA's table, checked
 on fake driver version files. Run: doctor_test.py --berth build/berth
 """
 import argparse
@@ -39,7 +40,9 @@ def cpuinfo():
 class DoctorTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="berth-doctor-")
-        self.env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")}
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "BERTH_MAX_CPU_ISA",
+                                 "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")}
 
     def doctor(self, *args, env=None):
         full_env = dict(self.env)
@@ -72,13 +75,47 @@ class DoctorTest(unittest.TestCase):
         for flag in NEWER_FLAGS:
             if flag in flags:
                 self.assertIn(flag, ours)
-        self.assertEqual(" ".join(report["cpu"]["model_name"].split()), " ".join(info.get("model name", "").split()))
+        # The model name is the kernel's (what lscpu shows). The CPUID brand
+        # string is reported beside it: under a hypervisor the two may differ,
+        # and the text report then shows both.
+        kernel_name = " ".join(info.get("model name", "").split())
+        if kernel_name:
+            self.assertEqual(" ".join(report["cpu"]["model_name"].split()), kernel_name)
+        self.assertIn("cpuid_brand", report["cpu"])
+        brand = report["cpu"]["cpuid_brand"]
+        if "vendor_id" in info:  # x86: cpuid has a brand string
+            self.assertTrue(brand, "x86 processor without a CPUID brand string")
+        text = self.doctor().stdout
+        self.assertIn("  model       " + report["cpu"]["model_name"], text)
+        self.assertEqual("CPUID brand " + brand in text, bool(brand) and brand != report["cpu"]["model_name"], text)
         self.assertEqual(str(report["cpu"]["family"]), info.get("cpu family"))
         self.assertEqual(str(report["cpu"]["model"]), info.get("model"))
         self.assertEqual(report["cpu"]["logical_cpus"], len(os.sched_getaffinity(0)))
         self.assertTrue(report["cpu"]["onednn_isa"])
-        if "avx2" in flags and "fma" in flags:
+        if all(flag in flags for flag in ("avx", "avx2", "fma", "bmi1", "bmi2", "f16c")):
             self.assertTrue(report["cpu"]["own_kernels"].startswith("x86-64-v3"))
+
+    def test_isa_ceiling_lowers_both_dispatches(self):
+        flags = set(cpuinfo().get("flags", "").split())
+        code, report = self.doctor_json()
+        self.assertEqual(report["cpu"]["isa_ceiling"], "all")
+        if all(flag in flags for flag in ("avx", "avx2", "fma", "bmi1", "bmi2", "f16c")):
+            code, report = self.doctor_json(env={"BERTH_MAX_CPU_ISA": "avx2"})
+            self.assertEqual((code, report["cpu"]["isa_ceiling"]), (0, "avx2"))
+            self.assertEqual(report["cpu"]["onednn_isa"], "avx2")
+            self.assertTrue(report["cpu"]["own_kernels"].startswith("x86-64-v3"))
+            r = self.doctor(env={"BERTH_MAX_CPU_ISA": "avx2"})
+            self.assertIn("BERTH_MAX_CPU_ISA=avx2 (lower paths forced)", r.stdout)
+        code, report = self.doctor_json(env={"BERTH_MAX_CPU_ISA": "SSE41"})
+        self.assertEqual((code, report["cpu"]["isa_ceiling"], report["cpu"]["onednn_isa"]), (0, "sse41", "sse41"))
+        self.assertTrue(report["cpu"]["own_kernels"].startswith("baseline x86-64"))
+        # oneDNN's own variable rules oneDNN; berth's loops still follow berth's.
+        code, report = self.doctor_json(env={"BERTH_MAX_CPU_ISA": "sse41", "ONEDNN_MAX_CPU_ISA": "AVX2"})
+        if "avx2" in flags:
+            self.assertEqual(report["cpu"]["onednn_isa"], "avx2")
+        r = self.doctor(env={"BERTH_MAX_CPU_ISA": "avx3"})
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("BERTH_MAX_CPU_ISA='avx3' is not one of sse41, avx2, avx512, all", r.stderr)
 
     def test_no_gpu_says_so_and_exits_0(self):
         missing = os.path.join(self.tmp, "absent")

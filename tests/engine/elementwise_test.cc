@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 #include <variant>
+#include <vector>
 
+#include "core/cpu_features.h"
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/session.h"
@@ -370,6 +373,69 @@ TEST(ElementwiseFloat, VectorMathIsAccurate) {
   EXPECT_EQ(VectorTanh(-INFINITY), -1.0f);
   EXPECT_EQ(VectorErf(INFINITY), 1.0f);
   EXPECT_EQ(VectorTanh(1e-30f), 1e-30f);
+}
+
+// Both versions of the vectorised loops (baseline x86-64, which a CPU
+// without AVX2 or BERTH_MAX_CPU_ISA=sse41 runs, and x86-64-v3, whose fused
+// multiply-adds round differently) meet the accuracy bounds above, keep the
+// special values, and handle the tail that is not a whole vector.
+TEST(ElementwiseFloat, BaselineAndX86_64V3LoopsAreBothAccurate) {
+  std::vector<FloatLoopIsa> isas = {FloatLoopIsa::kBaseline};
+  if (core::DetectCpuFeatures().x86_64_v3()) isas.push_back(FloatLoopIsa::kX86_64V3);
+  auto ulps = [](float got, double want) {
+    float w = static_cast<float>(want);
+    if (w == 0) return std::fabs(got) < 1e-37 ? 0.0 : 1e9;
+    double ulp = std::nextafter(std::fabs(w), INFINITY) - std::fabs(w);
+    return std::fabs(got - want) / ulp;
+  };
+  std::vector<float> wide, narrow;
+  for (float x = -87.0f; x < 88.0f; x += 0.0137f) wide.push_back(x);
+  for (float x = -10.0f; x < 10.0f; x += 0.00071f) narrow.push_back(x);
+  narrow.push_back(0.5f);  // an odd count: a tail after the last whole vector
+  const std::vector<float> special = {INFINITY, -INFINITY, NAN, 100.0f, -200.0f};
+  for (FloatLoopIsa isa : isas) {
+    const char* isa_name = isa == FloatLoopIsa::kBaseline ? "baseline" : "x86-64-v3";
+    auto map = [&](const std::vector<float>& in, auto op) {
+      std::vector<float> out(in.size());
+      MapFloat32(in.data(), out.data(), static_cast<int64_t>(in.size()), op, isa);
+      return out;
+    };
+    auto worst = [&](const std::vector<float>& in, auto op, auto reference) {
+      std::vector<float> out = map(in, op);
+      double largest = 0;
+      for (size_t i = 0; i < in.size(); ++i) largest = std::max(largest, ulps(out[i], reference(double(in[i]))));
+      return largest;
+    };
+    EXPECT_LE(worst(wide, [](float x) { return VectorExp(x); }, [](double x) { return std::exp(x); }), 2) << isa_name;
+    EXPECT_LE(worst(wide, [](float x) { return VectorSigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }),
+              3)
+        << isa_name;
+    EXPECT_LE(worst(narrow, [](float x) { return VectorTanh(x); }, [](double x) { return std::tanh(x); }), 3)
+        << isa_name;
+    EXPECT_LE(worst(narrow, [](float x) { return VectorErf(x); }, [](double x) { return std::erf(x); }), 3)
+        << isa_name;
+    // GELU's 1 + erf cancels for negative x: bounded in absolute terms.
+    std::vector<float> gelu = map(narrow, [](float x) { return VectorGeluErf(x); });
+    std::vector<float> gelu_tanh = map(narrow, [](float x) { return VectorGeluTanh(x); });
+    for (size_t i = 0; i < narrow.size(); ++i) {
+      const double x = narrow[i];
+      const double scale = std::max(1.0, std::fabs(x));
+      ASSERT_NEAR(gelu[i], 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))), 1e-6 * scale) << isa_name << " x=" << x;
+      ASSERT_NEAR(gelu_tanh[i], 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))),
+                  1e-6 * scale)
+          << isa_name << " x=" << x;
+    }
+    std::vector<float> exp = map(special, [](float x) { return VectorExp(x); });
+    std::vector<float> tanh = map(special, [](float x) { return VectorTanh(x); });
+    std::vector<float> erf = map(special, [](float x) { return VectorErf(x); });
+    EXPECT_EQ(exp[0], INFINITY) << isa_name;
+    EXPECT_EQ(exp[1], 0.0f) << isa_name;
+    EXPECT_TRUE(std::isnan(exp[2]) && std::isnan(tanh[2]) && std::isnan(erf[2])) << isa_name;
+    EXPECT_EQ(exp[3], INFINITY) << isa_name;
+    EXPECT_EQ(exp[4], 0.0f) << isa_name;
+    EXPECT_EQ(tanh[1], -1.0f) << isa_name;
+    EXPECT_EQ(erf[0], 1.0f) << isa_name;
+  }
 }
 
 // ---------------------------------------------------------------------------

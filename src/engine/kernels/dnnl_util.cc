@@ -2,16 +2,44 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
 #include <tuple>
 
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 
 namespace berth::engine::dnnl_util {
 
+void ApplyIsaCeiling() {
+  static const bool applied = [] {
+    const char* onednn = std::getenv("ONEDNN_MAX_CPU_ISA");
+    if (onednn != nullptr && *onednn != '\0') return false;
+    dnnl_cpu_isa_t isa = dnnl_cpu_isa_all;
+    switch (core::IsaCeilingFromEnvironment()) {
+      case core::IsaCeiling::kSse41:
+        isa = dnnl_cpu_isa_sse41;
+        break;
+      case core::IsaCeiling::kAvx2:
+        isa = dnnl_cpu_isa_avx2;
+        break;
+      case core::IsaCeiling::kAvx512:
+        isa = dnnl_cpu_isa_avx512_core_bf16;
+        break;
+      case core::IsaCeiling::kAll:
+        return false;
+    }
+    // Fails only once oneDNN has already picked its ISA, which the callers
+    // of this function come before.
+    return dnnl_set_max_cpu_isa(isa) == dnnl_success;
+  }();
+  (void)applied;
+}
+
 dnnl::engine& CpuEngine() {
+  ApplyIsaCeiling();
   static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return *engine;
 }
@@ -68,6 +96,7 @@ dnnl::memory WrapTensor(const core::Tensor& tensor, const dnnl::memory::desc& de
 
 core::TensorLayout PreferredBlockedLayout() {
   static const core::TensorLayout layout = [] {
+    ApplyIsaCeiling();
     auto isa = dnnl::get_effective_cpu_isa();
     bool avx512 = isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
                   isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;

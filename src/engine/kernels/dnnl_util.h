@@ -21,6 +21,11 @@
 namespace berth::engine::dnnl_util {
 
 dnnl::engine& CpuEngine();
+
+// Caps oneDNN's dispatch at BERTH_MAX_CPU_ISA (core/cpu_features.h) unless
+// ONEDNN_MAX_CPU_ISA is set. Runs once, before oneDNN first picks its ISA;
+// CpuEngine and PreferredBlockedLayout call it, so does `berth doctor`.
+void ApplyIsaCeiling();
 // A stream for the calling thread (streams are not shared across threads).
 dnnl::stream& ThreadStream();
 

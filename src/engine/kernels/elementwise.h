@@ -12,6 +12,7 @@
 #include <string>
 #include <type_traits>
 
+#include "core/cpu_features.h"
 #include "engine/kernels/kernel_util.h"
 
 namespace berth::engine {
@@ -289,17 +290,42 @@ void TernaryMap(const core::Tensor& a, const core::Tensor& b, const core::Tensor
 
 // ---------------------------------------------------------------------------
 // Float math that vectorises: only + - * /, compares, selects and bit casts
-// (no calls, no fma, so every target gives the same bits). Used on the
-// float32 paths of hot activations; accurate to about 2.5 ulp over the whole
-// range (results below FLT_MIN flush to 0); NaN propagates.
+// (no calls). Used on the float32 paths of hot activations; accurate to about
+// 2.5 ulp over the whole range (results below FLT_MIN flush to 0); NaN
+// propagates.
 
-// Functions holding such loops are compiled for baseline x86-64 and for
-// x86-64-v3 (AVX2), picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BERTH_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define BERTH_VECTOR_CLONES
+// MapFloat32(in, out, n, op): out[i] = op(in[i]), with the loop compiled for
+// baseline x86-64 (4 lanes) and for x86-64-v3 (AVX2: 8 lanes) and picked at
+// run time by core::OwnKernelsUseX86_64V3 (the CPU, lowered by
+// BERTH_MAX_CPU_ISA). `op` must inline. The x86-64-v3 version fuses
+// multiply-adds (about a quarter faster on erf), so the two may differ in the
+// last bits; a unit test holds both to the accuracy bounds.
+enum class FloatLoopIsa { kBaseline, kX86_64V3 };
+
+template <typename Op>
+void MapFloat32Baseline(const float* in, float* out, int64_t n, Op op) {
+  for (int64_t i = 0; i < n; ++i) out[i] = op(in[i]);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <typename Op>
+__attribute__((target("arch=x86-64-v3"))) void MapFloat32X86_64V3(const float* in, float* out, int64_t n, Op op) {
+  for (int64_t i = 0; i < n; ++i) out[i] = op(in[i]);
+}
 #endif
+
+template <typename Op>
+void MapFloat32(const float* in, float* out, int64_t n, Op op, FloatLoopIsa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == FloatLoopIsa::kX86_64V3) return MapFloat32X86_64V3(in, out, n, op);
+#endif
+  MapFloat32Baseline(in, out, n, op);
+}
+
+template <typename Op>
+void MapFloat32(const float* in, float* out, int64_t n, Op op) {
+  MapFloat32(in, out, n, op, core::OwnKernelsUseX86_64V3() ? FloatLoopIsa::kX86_64V3 : FloatLoopIsa::kBaseline);
+}
 
 // condition ? a : b as bit operations. A plain ?: lets the compiler move
 // the loads or arithmetic behind `a` and `b` under a branch, which it then
@@ -397,6 +423,12 @@ inline float VectorErf(float x) {
   const float large = VectorSelect(x < 0.0f, -magnitude, magnitude);
   const float result = VectorSelect(ax < 1.0f, small, large);
   return VectorSelect(x != x, x, result);
+}
+
+// GELU, exact (erf) and approximate (tanh) forms.
+inline float VectorGeluErf(float x) { return 0.5f * x * (1.0f + VectorErf(x * 0.70710678118654752f)); }
+inline float VectorGeluTanh(float x) {
+  return 0.5f * x * (1.0f + VectorTanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
 }
 
 // ---------------------------------------------------------------------------

@@ -81,8 +81,8 @@ struct HardSigmoidOp {
   }
 };
 
-BERTH_VECTOR_CLONES void SigmoidFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = VectorSigmoid(in[i]);
+void SigmoidFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorSigmoid(x); });
 }
 struct SigmoidOp {
   template <typename C>
@@ -92,8 +92,8 @@ struct SigmoidOp {
   void RunFloat32(const float* in, float* out, int64_t n) const { SigmoidFloat32(in, out, n); }
 };
 
-BERTH_VECTOR_CLONES void TanhFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = VectorTanh(in[i]);
+void TanhFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorTanh(x); });
 }
 struct TanhOp {
   template <typename C>
@@ -143,14 +143,11 @@ struct ShrinkOp {
   }
 };
 
-BERTH_VECTOR_CLONES void GeluErfFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = 0.5f * in[i] * (1.0f + VectorErf(in[i] * 0.70710678118654752f));
+void GeluErfFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorGeluErf(x); });
 }
-BERTH_VECTOR_CLONES void GeluTanhFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = in[i];
-    out[i] = 0.5f * x * (1.0f + VectorTanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-  }
+void GeluTanhFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorGeluTanh(x); });
 }
 // 0.5 x (1 + erf(x / sqrt 2)), or with approximate="tanh"
 // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).

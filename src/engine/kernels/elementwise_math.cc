@@ -77,8 +77,8 @@ struct LogOp {
   }
 };
 
-BERTH_VECTOR_CLONES void ExpFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = VectorExp(in[i]);
+void ExpFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorExp(x); });
 }
 struct ExpOp {
   template <typename C>
@@ -88,8 +88,8 @@ struct ExpOp {
   void RunFloat32(const float* in, float* out, int64_t n) const { ExpFloat32(in, out, n); }
 };
 
-BERTH_VECTOR_CLONES void ErfFloat32(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = VectorErf(in[i]);
+void ErfFloat32(const float* in, float* out, int64_t n) {
+  MapFloat32(in, out, n, [](float x) { return VectorErf(x); });
 }
 // Erf accepts integer types too; their result is truncated back.
 struct ErfOp {
