@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build serve test test-all sanitize bench clean
+.PHONY: all deps build serve test test-all sanitize bench bench-fusions clean
 
 all: build
 
@@ -47,6 +47,12 @@ BENCH_ARGS ?=
 bench: build
 	@[ -d bench/node_modules/onnxruntime-node ] || npm install --prefix bench --ignore-scripts --no-audit --no-fund
 	/usr/bin/python3 bench/run.py --berth $(BUILD_DIR)/berth $(BENCH_ARGS)
+
+# The optimiser's convolution fusions against the unoptimised graph (the
+# cases of tests/models/conv_chain_test.py and depthwise_fusion_test.py),
+# timed side by side; not part of `make test`, which never compares times.
+bench-fusions: build
+	/usr/bin/python3 bench/fusion_bench.py --berth $(BUILD_DIR)/berth
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

@@ -1,7 +1,7 @@
 """Running berth on a model from the model tests: one run with oneDNN's
 verbose log, the optimised graph against the unoptimised one on an input,
-the p50 of a short bench, and whether the CPU has the AVX-512 subset oneDNN's
-avx512_core kernels need."""
+and whether oneDNN dispatches to its avx512_core kernels here (the CPU has
+them and BERTH_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA do not lower it)."""
 import json
 import os
 import subprocess
@@ -32,14 +32,12 @@ def compare_optimised(berth, model, x, tmp):
     return optimised, plain, convolutions, plain_convolutions, error
 
 
-def p50(berth, model, optimize, warmup, iters):
-    cmd = [berth, "bench", model, "--threads", "2", "--warmup", str(warmup), "--iters", str(iters)]
-    if not optimize:
-        cmd.append("--no-optimize")
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)["p50_ms"]
+def implementation(verbose_line):
+    """The kernel a oneDNN verbose `exec` line names: jit:avx512_core, ref:any, ..."""
+    return verbose_line.split(",")[4]
 
 
-def avx512_machine():
-    with open("/proc/cpuinfo") as f:
-        flags = next((line.split() for line in f if line.startswith("flags")), [])
-    return all(flag in flags for flag in ("avx512f", "avx512bw", "avx512vl", "avx512dq"))
+def avx512_kernels(berth):
+    """Whether oneDNN runs its avx512_core kernels in this environment."""
+    out = subprocess.run([berth, "doctor", "--json"], capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out)["cpu"]["onednn_isa"].startswith("avx512_core")
