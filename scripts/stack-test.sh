@@ -56,15 +56,25 @@ for service in nginx redis prometheus; do
 done
 echo "stack-test: local nginx, redis, prometheus images in $(( $(date +%s) - t )) s"
 
-free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Three distinct free ports: all three sockets are held until each has one.
+free_ports() {
+  /usr/bin/python3 -c '
+import socket
+sockets = [socket.socket() for _ in range(3)]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))'
+}
 export BERTH_IMAGE=berth:latest
 export NGINX_IMAGE=berth-local/nginx:bookworm
 export REDIS_IMAGE=berth-local/redis:bookworm
 export PROMETHEUS_IMAGE=berth-local/prometheus:bookworm
 export GRAFANA_IMAGE="${GRAFANA_IMAGE:-grafana/grafana:11.1.0}"
-BERTH_HTTP_PORT=$(free_port)
-PROMETHEUS_PORT=$(free_port)
-GRAFANA_PORT=$(free_port)
+ports=$(free_ports)
+BERTH_HTTP_PORT=${ports%% *}
+ports=${ports#* }
+PROMETHEUS_PORT=${ports%% *}
+GRAFANA_PORT=${ports#* }
 export BERTH_HTTP_PORT PROMETHEUS_PORT GRAFANA_PORT
 
 services="nginx prometheus redis berth-1 berth-2"

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -54,10 +55,11 @@ class RunningBerth:
         self.process = subprocess.Popen(
             [BERTH, "serve", "--model-repository", os.path.join(ROOT, "examples", "models"), "--host", "127.0.0.1",
              "--port", "0", "--log-format", "json"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BERTH_")})
         self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline and self.port is None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.port is None:
             line = self.process.stderr.readline()
             if not line:
                 break
@@ -70,13 +72,15 @@ class RunningBerth:
         if self.port is None:
             self.stop()
             raise RuntimeError("berth serve did not start")
+        # Keep reading the log, so that a full pipe never blocks the server.
+        threading.Thread(target=lambda: self.process.stderr.read(), daemon=True).start()
         self.base = "http://127.0.0.1:%d" % self.port
-        while time.time() < deadline and self.get("/v2/health/ready")[0] != 200:
+        while time.monotonic() < deadline and self.get("/v2/health/ready")[0] != 200:
             time.sleep(0.05)
 
     def get(self, path):
         try:
-            with urllib.request.urlopen(self.base + path, timeout=5) as response:
+            with urllib.request.urlopen(self.base + path, timeout=30) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
@@ -85,7 +89,7 @@ class RunningBerth:
 
     def post(self, path, body):
         request = urllib.request.Request(self.base + path, data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
 
     def stop(self):
@@ -95,8 +99,7 @@ class RunningBerth:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        # Drain the pipe so the process never blocks on a full stderr.
-        self.process.stderr.close()
+                self.process.wait()
 
 
 class DeployTest(unittest.TestCase):

@@ -32,7 +32,7 @@ def post_many(url, body, count, concurrency):
         results = []
         connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
         for _ in range(n):
-            start = time.time()
+            start = time.monotonic()
             try:
                 connection.request("POST", parsed.path, body=body, headers={"Content-Type": "application/json"})
                 response = connection.getresponse()
@@ -41,11 +41,11 @@ def post_many(url, body, count, concurrency):
                 ok = response.status == 200 and any(o.get("name") == "label"
                                                     for o in json.loads(data).get("outputs", []))
                 results.append((response.status if ok else "bad %d %s" % (response.status, data[:120]), upstream,
-                                time.time() - start))
+                                time.monotonic() - start))
             except (OSError, http.client.HTTPException, ValueError) as error:
                 connection.close()
                 connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-                results.append(("error %s" % error, "", time.time() - start))
+                results.append(("error %s" % error, "", time.monotonic() - start))
         connection.close()
         return results
 
@@ -82,9 +82,9 @@ def prometheus_query(base, path, params):
 
 
 def wait_for(description, timeout, check):
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     last = None
-    while time.time() < deadline:
+    while time.monotonic() < deadline:
         try:
             done, last = check()
             if done:

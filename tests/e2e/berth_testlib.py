@@ -130,6 +130,21 @@ def slow_model(path, elements=1 << 20, steps=100):
     _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def timed_slow_model(path, seconds, elements=1 << 20):
+    """slow_model with as many steps as take about `seconds` a request on
+    this machine when it is idle (timed with `berth bench`): a busy machine
+    only makes a request take longer, so tests that need requests to stay in
+    flight for a while hold on any CPU."""
+    probe_steps = 200
+    slow_model(path, elements, probe_steps)
+    bench = subprocess.run([BERTH, "bench", path, "--warmup", "1", "--iters", "5"], capture_output=True,
+                           text=True, timeout=300, check=True)
+    per_step = json.loads(bench.stdout)["min_ms"] / 1000 / probe_steps
+    steps = max(probe_steps, min(100000, int(seconds / max(per_step, 1e-7))))
+    slow_model(path, elements, steps)
+    return steps
+
+
 def write_config(model_dir, text):
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.pbtxt"), "w") as f:
@@ -160,8 +175,8 @@ class BerthServer:
         self.port = self._wait_for_port()
 
     def _wait_for_port(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             match = re.search(r'listening.*port(?:=|":")(\d+)', self.log())
             if match:
                 return int(match.group(1))
@@ -175,8 +190,8 @@ class BerthServer:
             return f.read().decode("utf-8", "replace")
 
     def wait_ready(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
                 status, _, _ = request(self.port, "GET", "/v2/health/ready")
                 if status == 200:
@@ -481,8 +496,8 @@ def scrape(port, headers=None):
 
 
 def wait_until(predicate, timeout=20, interval=0.05, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
@@ -492,11 +507,14 @@ def wait_until(predicate, timeout=20, interval=0.05, message="condition"):
 
 class Traffic:
     """Keeps `threads` keep-alive clients sending unversioned infer requests
-    until stopped; records (status, model_version or error text) for each."""
+    until stopped; records (status, model_version or error text) for each,
+    and the order in which the requests were sent."""
 
     def __init__(self, port, model, body, threads=3):
         self.port, self.model, self.body = port, model, json.dumps(body).encode()
         self.results = []
+        self.sent_order = []  # per result: how many requests had been sent before it
+        self.started = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -506,6 +524,9 @@ class Traffic:
     def _run(self):
         client = KeepAliveClient(self.port)
         while not self.stopping.is_set():
+            with self.lock:
+                order = self.started
+                self.started += 1
             try:
                 status, _, body = client.request("POST", f"/v2/models/{self.model}/infer", self.body,
                                                  {"Content-Type": "application/json"})
@@ -517,15 +538,26 @@ class Traffic:
                 client = KeepAliveClient(self.port)
             with self.lock:
                 self.results.append(result)
+                self.sent_order.append(order)
         client.close()
 
-    def versions_seen_since(self, index):
+    def sent(self):
+        """A mark: requests sent from now on have a send order >= it."""
         with self.lock:
-            return [v for s, v in self.results[index:] if s == 200]
+            return self.started
+
+    def versions_seen_since(self, mark):
+        """Versions that answered the requests sent at or after `mark`."""
+        with self.lock:
+            return [v for (s, v), order in zip(self.results, self.sent_order) if s == 200 and order >= mark]
 
     def count(self):
         with self.lock:
             return len(self.results)
+
+    def answered_since(self, mark):
+        with self.lock:
+            return sum(1 for order in self.sent_order if order >= mark)
 
     def stop(self):
         self.stopping.set()

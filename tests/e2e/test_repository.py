@@ -44,21 +44,23 @@ class PollAddRemoveUnderTraffic(t.unittest.TestCase):
             traffic = t.Traffic(server.port, "m", ADD_REQUEST, threads=3)
             t.wait_until(lambda: traffic.count() > 50, message="initial traffic")
 
-            mark = traffic.count()
+            mark = traffic.sent()
             stage_version(repo, "m", 2, "Mul")
             t.wait_until(lambda: "2" in traffic.versions_seen_since(mark), message="version 2 serving")
-            # Once version 2 answers, version 1 is dropped from routing and unloads.
+            # Once version 2 answers, version 1 is dropped from routing and
+            # unloads: every request sent after that goes to version 2.
             t.wait_until(lambda: "model version unloaded model=m version=1" in server.log(), message="v1 unloaded")
-            mark = traffic.count()
-            t.wait_until(lambda: traffic.count() > mark + 50, message="traffic on version 2")
+            mark = traffic.sent()
+            t.wait_until(lambda: traffic.answered_since(mark) > 50, message="traffic on version 2")
             self.assertEqual(set(traffic.versions_seen_since(mark)), {"2"})
 
-            mark = traffic.count()
+            mark = traffic.sent()
             remove_version(repo, "m", 2)
             t.wait_until(lambda: "1" in traffic.versions_seen_since(mark), message="version 1 serving again")
             t.wait_until(lambda: "model version unloaded model=m version=2" in server.log(), message="v2 unloaded")
-            mark = traffic.count()
-            t.wait_until(lambda: traffic.count() > mark + 50, message="traffic on version 1")
+            mark = traffic.sent()
+            t.wait_until(lambda: traffic.answered_since(mark) > 50 and traffic.count() > 200,
+                         message="traffic on version 1")
             self.assertEqual(set(traffic.versions_seen_since(mark)), {"1"})
 
             results = traffic.stop()
@@ -92,8 +94,8 @@ class BrokenVersionKeepsOld(t.unittest.TestCase):
             self.assertFalse(body["ready"])
             self.assertIn("model 'm' version 2", body["error"])
 
-            mark = traffic.count()
-            t.wait_until(lambda: traffic.count() > mark + 50, message="traffic after the failure")
+            mark = traffic.sent()
+            t.wait_until(lambda: traffic.answered_since(mark) > 50, message="traffic after the failure")
             self.assertEqual(set(traffic.versions_seen_since(mark)), {"1"})
 
             status, body = t.get_json(server.port, "/v2/models/m/ready")
@@ -118,7 +120,7 @@ class BrokenVersionKeepsOld(t.unittest.TestCase):
             # Fixing the files makes the next poll retry: version 2 takes over.
             remove_version(repo, "m", 2)
             stage_version(repo, "m", 2, "Mul")
-            mark = traffic.count()
+            mark = traffic.sent()
             t.wait_until(lambda: "2" in traffic.versions_seen_since(mark), message="fixed version 2 serving")
 
             results = traffic.stop()

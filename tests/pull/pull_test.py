@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
@@ -203,7 +204,9 @@ class PullTest(unittest.TestCase):
             self.state.counts.clear()
 
     def pull(self, *args, env=None):
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BERTH_"))}
+        # No proxy: the fault server is on loopback.
+        full_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("AWS_", "BERTH_")) and not k.lower().endswith("_proxy")}
         full_env.update(env or {})
         result = subprocess.run([BERTH, "pull", *args, "--backoff-secs", "0.05"], capture_output=True, text=True,
                                 timeout=120, env=full_env)
@@ -355,40 +358,58 @@ class PullTest(unittest.TestCase):
     # `berth serve --model-url` fetches with the same code before serving.
 
     def serve(self, *args, env=None):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BERTH_"))}
+        """`berth serve` on a port the kernel picks; returns the process, the
+        port (read from its "listening" log line) and its log lines so far."""
+        full_env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("AWS_", "BERTH_")) and not k.lower().endswith("_proxy")}
         full_env.update(env or {})
-        process = subprocess.Popen([BERTH, "serve", "--port", str(port), "--model-repository", self.dest, *args],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env)
-        return process, port
+        process = subprocess.Popen([BERTH, "serve", "--port", "0", "--model-repository", self.dest, *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env, text=True)
+        lines = []
+        listening = threading.Event()
+
+        def read_log():
+            for line in process.stdout:
+                lines.append(line)
+                if re.search(r'listening.*port(?:=|":")(\d+)', line):
+                    listening.set()
+            listening.set()  # exited without listening
+        self.log_reader = threading.Thread(target=read_log, daemon=True)
+        self.log_reader.start()
+        listening.wait(120)
+        match = next((re.search(r'listening.*port(?:=|":")(\d+)', line) for line in lines
+                      if re.search(r'listening.*port(?:=|":")(\d+)', line)), None)
+        return process, int(match.group(1)) if match else 0, lines
 
     def test_serves_what_it_fetched(self):
-        process, port = self.serve("--model-url", self.base + "/files/demo/")
+        process, port, log = self.serve("--model-url", self.base + "/files/demo/")
         try:
-            deadline = time.time() + 60
+            self.assertTrue(port, "".join(log))
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            deadline = time.monotonic() + 60
             status = None
-            while time.time() < deadline and process.poll() is None:
+            while time.monotonic() < deadline and process.poll() is None:
                 try:
-                    with urllib.request.urlopen("http://127.0.0.1:%d/v2/models/digits/ready" % port, timeout=2) as r:
+                    with opener.open("http://127.0.0.1:%d/v2/models/digits/ready" % port, timeout=10) as r:
                         status = r.status
                         break
-                except (urllib.error.URLError, ConnectionError):
+                except OSError:  # refused, reset, 503 while loading (HTTPError), timed out
                     time.sleep(0.1)
-            self.assertEqual(status, 200, process.stdout.read1() if process.poll() is not None else "")
+            self.assertEqual(status, 200, "".join(log))
             with open(os.path.join(ROOT, "examples", "models", "digits", "config.pbtxt"), "rb") as f:
                 self.assertEqual(self.read("digits/config.pbtxt"), f.read())
             self.assertEqual(len(self.requests_for("/files/demo/digits/1/model.onnx")), 1)
         finally:
             process.send_signal(signal.SIGTERM)
             self.assertEqual(process.wait(30), 0)
-            process.stdout.close()
+            self.log_reader.join(30)
 
     def test_bad_digest_stops_before_serving(self):
-        process, _ = self.serve("--model-url", self.base + "/files/model.onnx",
-                                env={"BERTH_MODEL_SHA256": "0" * 64})
-        output = process.communicate(timeout=60)[0].decode()
+        process, _, log = self.serve("--model-url", self.base + "/files/model.onnx",
+                                     env={"BERTH_MODEL_SHA256": "0" * 64})
+        process.wait(60)
+        self.log_reader.join(30)
+        output = "".join(log)
         self.assertNotEqual(process.returncode, 0)
         self.assertIn("--model-url", output)
         self.assertIn("sha256", output.lower())

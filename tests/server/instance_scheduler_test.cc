@@ -23,7 +23,11 @@ TEST(InstanceScheduler, RunsAtMostInstancesJobsAtOnce) {
         int seen = peak.load();
         while (now > seen && !peak.compare_exchange_weak(seen, now)) {
         }
-        std::this_thread::sleep_for(5ms);
+        // Hold until two jobs have run at once (a rendezvous, not a guess at
+        // timing); a deadline keeps a broken scheduler from hanging the test.
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (peak.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(100us);
+        std::this_thread::sleep_for(1ms);  // room for a third, were the limit broken
         --running;
         job.done(InferResponse{});
       },

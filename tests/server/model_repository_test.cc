@@ -47,13 +47,22 @@ class ModelRepositoryTest : public ::testing::Test {
   }
   // Waits until `predicate` holds (loads run on the loader thread).
   template <typename Predicate>
+  // Polls for up to 60 s: loads run on the repository's own threads, which a
+  // busy machine may hold back for a while.
   bool Eventually(Predicate predicate) {
-    for (int i = 0; i < 500; ++i) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
       if (predicate()) return true;
       std::this_thread::sleep_for(10ms);
     }
-    return false;
+    return predicate();
   }
+  // Gives a file a modification time no earlier write had (whole seconds
+  // apart), so that a poll sees it changed on any filesystem, however coarse
+  // its timestamps.
+  void Touch(const fs::path& path) { fs::last_write_time(path, touch_base_ + ++touches_ * 1s); }
+  const fs::file_time_type touch_base_ = fs::file_time_type::clock::now() + 1h;
+  int touches_ = 0;
   static bool ServesVersion(ModelRepository& repository, const std::string& model, int64_t version) {
     auto acquired = repository.Acquire(model, 0);
     return acquired.ok() && (*acquired)->version() == version;
@@ -129,16 +138,16 @@ TEST_F(ModelRepositoryTest, PollReloadsWhenTheConfigChangesAndKeepsServingOnABro
   ASSERT_TRUE(Eventually([&] { return ServesVersion(*repository, "m", 1); }));
   EXPECT_EQ(InstanceCount((*repository->Acquire("m", 0))->config()), 1);
 
-  std::this_thread::sleep_for(20ms);  // a distinct modification time
   WriteFile(root_ / "m" / "config.pbtxt", "instance_group [ { count: 2 } ]");
+  Touch(root_ / "m" / "config.pbtxt");
   repository->Poll();
   ASSERT_TRUE(Eventually([&] {
     auto acquired = repository->Acquire("m", 0);
     return acquired.ok() && InstanceCount((*acquired)->config()) == 2;
   }));
 
-  std::this_thread::sleep_for(20ms);
   WriteFile(root_ / "m" / "config.pbtxt", "instance_group [ { count: ");
+  Touch(root_ / "m" / "config.pbtxt");
   repository->Poll();
   auto status = repository->GetModelStatus("m");
   ASSERT_TRUE(status.ok());
