@@ -498,6 +498,7 @@ void ModelRepository::FinishLoad(const std::string& name, int64_t version, Finge
     ModelEntry& entry = EntryFor(name);
     VersionRecord& record = entry.versions[version];
     record.loading = false;
+    if (!startup_loaded_ && !AnyVersionLoading()) startup_loaded_ = true;
     const std::string label = std::to_string(version);
     if (adopted) {
       const std::vector<int64_t> desired = DesiredVersions(entry);
@@ -623,8 +624,18 @@ std::vector<ModelStatus> ModelRepository::ListModels() const {
   return models;
 }
 
+bool ModelRepository::AnyVersionLoading() const {
+  for (const auto& [name, entry] : entries_) {
+    for (const auto& [v, record] : entry.versions) {
+      if (record.loading) return true;
+    }
+  }
+  return false;
+}
+
 bool ModelRepository::AllReady(std::string* reason) const {
   std::lock_guard lock(mutex_);
+  bool any_loading = false;
   for (const auto& [name, entry] : entries_) {
     if (!entry.should_serve) continue;
     bool ready = false;
@@ -635,7 +646,8 @@ bool ModelRepository::AllReady(std::string* reason) const {
       loading = loading || record.loading;
       if (record.failed && failure.empty()) failure = record.reason;
     }
-    if (ready) continue;
+    any_loading = any_loading || loading;
+    if (ready && (startup_loaded_ || !loading)) continue;
     if (reason) {
       if (loading) {
         *reason = fmt::format("model '{}' is loading", name);
@@ -647,6 +659,7 @@ bool ModelRepository::AllReady(std::string* reason) const {
     }
     return false;
   }
+  if (!any_loading) startup_loaded_ = true;
   return true;
 }
 

@@ -111,8 +111,10 @@ class ModelRepository {
   core::Result<ModelStatus> GetModelStatus(std::string_view name) const;
   // Every model known (on disk or loaded), by name.
   std::vector<ModelStatus> ListModels() const;
-  // True when every model the repository should serve has a ready version;
-  // otherwise `reason` names the first one that does not.
+  // True when every model the repository should serve has a ready version
+  // and the versions found at start have all finished loading (a later new
+  // version, in poll or explicit mode, loads while the older one keeps the
+  // server ready); otherwise `reason` names the first model that is not.
   bool AllReady(std::string* reason) const;
 
   // Explicit mode. Load rescans the model's directory and loads its desired
@@ -193,6 +195,7 @@ class ModelRepository {
                   core::Result<std::unique_ptr<ModelVersion>> loaded);
   std::shared_ptr<ModelVersion> Adopt(std::unique_ptr<ModelVersion> version);
   void Retire(ModelVersion* version);
+  bool AnyVersionLoading() const;  // mutex_ held
   void PollLoop();
 
   const ModelRepositoryOptions options_;
@@ -202,6 +205,9 @@ class ModelRepository {
   std::condition_variable all_retired_;
   std::map<std::string, ModelEntry, std::less<>> entries_;
   bool stopping_ = false;
+  // Set once no version is loading for the first time: the start-up loads
+  // are over (by a load finishing, or by AllReady finding none).
+  mutable bool startup_loaded_ = false;
   std::atomic<int> live_versions_{0};
 
   std::unique_ptr<BackgroundWorker> loader_;
