@@ -21,7 +21,7 @@
 #include "cli/step_profile.h"
 #include "core/logging.h"
 #include "core/parallel.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::cli {
 namespace {
@@ -107,9 +107,8 @@ core::Status Bench(const BenchArguments& args) {
   std::printf(
       "{\"model\":\"%s\",\"batch\":%lld,\"threads\":%d,\"load_ms\":%.3f,\"first_run_ms\":%.3f,\"p50_ms\":%.4f,"
       "\"p90_ms\":%.4f,\"min_ms\":%.4f,\"peak_rss_mb\":%.1f}\n",
-      core::JsonEscape(args.model).c_str(),
-      static_cast<long long>(args.batch), threads, load_ms, first_run_ms, Percentile(times, 0.5),
-      Percentile(times, 0.9), times.front(), PeakRssMegabytes());
+      core::JsonEscape(args.model).c_str(), static_cast<long long>(args.batch), threads, load_ms, first_run_ms,
+      Percentile(times, 0.5), Percentile(times, 0.9), times.front(), PeakRssMegabytes());
   if (args.profile) profile.Print(stderr, args.iters);
   return core::Status::Ok();
 }

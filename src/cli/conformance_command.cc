@@ -13,21 +13,21 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
-#include <thread>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "cli/command.h"
 #include "core/logging.h"
 #include "core/parallel.h"
 #include "core/tensor_compare.h"
 #include "engine/onnx/tensor_proto.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::cli {
 namespace {
@@ -144,11 +144,13 @@ std::pair<std::string, std::string> RunCase(const fs::path& case_dir) {
     }
     auto outputs_or = session.Run(feeds);
     if (!outputs_or.ok()) {
-      return {IsUnsupported(outputs_or.status()) ? "unsupported" : "fail", label + ": " + outputs_or.status().message()};
+      return {IsUnsupported(outputs_or.status()) ? "unsupported" : "fail",
+              label + ": " + outputs_or.status().message()};
     }
     const auto& outputs = *outputs_or;
     if (output_files.size() != outputs.size()) {
-      return {"fail", fmt::format("{}: {} reference outputs, model gave {}", label, output_files.size(), outputs.size())};
+      return {"fail",
+              fmt::format("{}: {} reference outputs, model gave {}", label, output_files.size(), outputs.size())};
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       const engine::ValueInfo& declared = session.outputs()[i];
@@ -329,9 +331,12 @@ int RunConformance(const ConformanceArguments& args) {
   for (const auto& r : results) {
     Counts& c = suites[r.suite];
     ++c.total;
-    if (r.status == "pass") ++c.pass;
-    else if (r.status == "unsupported") ++c.unsupported;
-    else ++c.fail;
+    if (r.status == "pass")
+      ++c.pass;
+    else if (r.status == "unsupported")
+      ++c.unsupported;
+    else
+      ++c.fail;
   }
   std::printf("\n%-24s %6s %6s %6s %12s\n", "suite", "total", "pass", "fail", "unsupported");
   for (const auto& [suite, c] : suites) {
@@ -350,8 +355,9 @@ int RunConformance(const ConformanceArguments& args) {
     for (size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
       out << (i ? ",\n" : "\n") << "    {\"suite\": \"" << core::JsonEscape(r.suite) << "\", \"name\": \""
-          << core::JsonEscape(r.name) << "\", \"status\": \"" << r.status << "\", \"ms\": "
-          << fmt::format("{:.1f}", r.milliseconds) << ", \"reason\": \"" << core::JsonEscape(r.reason) << "\"}";
+          << core::JsonEscape(r.name) << "\", \"status\": \"" << r.status
+          << "\", \"ms\": " << fmt::format("{:.1f}", r.milliseconds) << ", \"reason\": \"" << core::JsonEscape(r.reason)
+          << "\"}";
     }
     out << "\n  ]\n}\n";
   }

@@ -22,7 +22,7 @@
 #include "cli/command.h"
 #include "core/cpu_features.h"
 #include "core/logging.h"
-#include "engine/kernels/dnnl_util.h"
+#include "engine/kernels/common/dnnl_util.h"
 
 namespace berth::cli {
 namespace {
@@ -138,9 +138,10 @@ std::string DriverVersionFromProc(std::string_view text) {
 }
 
 struct GpuInfo {
-  std::string driver_version;  // empty: no driver
-  std::string driver_source;   // where it was read
-  std::string nvml_cuda;       // newest CUDA per NVML ("12.2"), when NVML answered
+  std::string driver_version;         // empty: no driver
+  std::string driver_source;          // where it was read
+  std::string driver_source_default;  // the version file looked for
+  std::string nvml_cuda;              // newest CUDA per NVML ("12.2"), when NVML answered
   std::vector<std::string> devices;
 };
 
@@ -266,114 +267,146 @@ std::string Join(const std::vector<std::string>& items, std::string_view separat
   return out;
 }
 
-int Doctor(const DoctorArguments& args) {
-  const core::CpuFeatures cpu = core::DetectCpuFeatures();
+// What doctor found: the CPU and the kernels berth runs on it, the GPU side,
+// and the verdict.
+struct DoctorReport {
+  core::CpuFeatures cpu;
+  std::string onednn_isa;
+  std::string ceiling;      // BERTH_MAX_CPU_ISA in force
+  std::string own_kernels;  // what berth's own vectorised loops run as
+  std::string int8_path;
+  std::vector<std::string> missing;  // features berth could use that the CPU lacks
+  GpuInfo gpu;
+  std::string cuda_visible, nvidia_visible;
+  bool cuda_visible_set = false, nvidia_visible_set = false;
+  std::string required_cuda;  // what the build/image needs; empty for a CPU build
+  std::string newest_cuda;    // what the driver supports
+  std::string minimum_driver;
+  std::vector<std::string> problems, notes;
+  bool ok() const { return problems.empty(); }
+};
+
+void DescribeCpu(DoctorReport& r) {
+  const core::CpuFeatures& cpu = r.cpu;
   engine::dnnl_util::ApplyIsaCeiling();
-  const std::string onednn_isa = OneDnnIsaName(dnnl_get_effective_cpu_isa());
-  const std::string ceiling(core::IsaCeilingName(core::IsaCeilingFromEnvironment()));
-  const std::string own_kernels = core::OwnKernelsUseX86_64V3() ? "x86-64-v3 (AVX2, FMA)"
-                                  : cpu.x86_64_v3()             ? "baseline x86-64 (SSE2): BERTH_MAX_CPU_ISA=" + ceiling
-                                                                : "baseline x86-64 (SSE2): the CPU lacks x86-64-v3";
-  std::vector<std::string> missing;
+  r.onednn_isa = OneDnnIsaName(dnnl_get_effective_cpu_isa());
+  r.ceiling = core::IsaCeilingName(core::IsaCeilingFromEnvironment());
+  r.own_kernels = core::OwnKernelsUseX86_64V3() ? "x86-64-v3 (AVX2, FMA)"
+                  : cpu.x86_64_v3()             ? "baseline x86-64 (SSE2): BERTH_MAX_CPU_ISA=" + r.ceiling
+                                                : "baseline x86-64 (SSE2): the CPU lacks x86-64-v3";
   for (auto [present, name] : {std::pair{cpu.avx2, "avx2"}, std::pair{cpu.avx512f, "avx512f"},
                                std::pair{cpu.avx512bw, "avx512bw"}, std::pair{cpu.avx512vl, "avx512vl"},
                                std::pair{cpu.avx512_vnni || cpu.avx_vnni, "vnni"}, std::pair{cpu.amx_tile, "amx"}}) {
-    if (!present) missing.emplace_back(name);
+    if (!present) r.missing.emplace_back(name);
   }
-  const std::string int8_path = cpu.amx_int8      ? "AMX tiles (oneDNN)"
-                                : cpu.avx512_vnni ? "AVX-512 VNNI (oneDNN)"
-                                : cpu.avx_vnni    ? "AVX-VNNI (oneDNN)"
-                                : cpu.avx2        ? "AVX2 without VNNI (oneDNN; slower int8)"
-                                                  : "reference";
-
-  const GpuInfo gpu = DetectGpu(args.driver_version_file, args.use_nvml);
-  const std::string cuda_visible = EnvironmentOr("CUDA_VISIBLE_DEVICES", "");
-  const std::string nvidia_visible = EnvironmentOr("NVIDIA_VISIBLE_DEVICES", "");
-  const bool cuda_visible_set = std::getenv("CUDA_VISIBLE_DEVICES") != nullptr;
-  const bool nvidia_visible_set = std::getenv("NVIDIA_VISIBLE_DEVICES") != nullptr;
-  const std::string required_cuda = args.cuda_version.empty() ? std::string(kBuiltCudaVersion) : args.cuda_version;
-
-  std::string newest_cuda;
-  if (!gpu.nvml_cuda.empty()) {
-    newest_cuda = gpu.nvml_cuda;
-  } else if (!gpu.driver_version.empty()) {
-    if (const auto* row = NewestCudaFor(gpu.driver_version)) {
-      newest_cuda = std::to_string(row->major) + "." + std::to_string(row->minor);
-    }
-  }
-
-  std::vector<std::string> problems;
-  std::vector<std::string> notes;
-  std::string minimum_driver;
+  r.int8_path = cpu.amx_int8      ? "AMX tiles (oneDNN)"
+                : cpu.avx512_vnni ? "AVX-512 VNNI (oneDNN)"
+                : cpu.avx_vnni    ? "AVX-VNNI (oneDNN)"
+                : cpu.avx2        ? "AVX2 without VNNI (oneDNN; slower int8)"
+                                  : "reference";
   if (!cpu.sse4_1 && cpu.architecture == "x86_64") {
-    problems.push_back("the CPU lacks SSE4.1, the least oneDNN's kernels need");
+    r.problems.push_back("the CPU lacks SSE4.1, the least oneDNN's kernels need");
   }
-  if (required_cuda.empty()) {
-    if (gpu.driver_version.empty()) {
-      notes.push_back("no NVIDIA GPU driver here: berth runs on the CPU (oneDNN " + onednn_isa + ")");
-      if ((nvidia_visible_set && nvidia_visible != "void" && nvidia_visible != "none") || cuda_visible_set) {
-        notes.push_back(
-            "GPU devices are requested (NVIDIA_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES) but no driver is "
-            "visible: start the container with --gpus / the nvidia runtime to use them");
+}
+
+// A CPU build: notes on a driver or GPU requests that will go unused.
+void JudgeCpuBuild(DoctorReport& r) {
+  if (!r.gpu.driver_version.empty()) {
+    r.notes.push_back("an NVIDIA driver is present, but this berth build uses the CPU only");
+    return;
+  }
+  r.notes.push_back("no NVIDIA GPU driver here: berth runs on the CPU (oneDNN " + r.onednn_isa + ")");
+  if ((r.nvidia_visible_set && r.nvidia_visible != "void" && r.nvidia_visible != "none") || r.cuda_visible_set) {
+    r.notes.push_back(
+        "GPU devices are requested (NVIDIA_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES) but no driver is "
+        "visible: start the container with --gpus / the nvidia runtime to use them");
+  }
+}
+
+// A CUDA build: the driver must be new enough and a GPU visible.
+void JudgeCudaBuild(DoctorReport& r) {
+  std::vector<int> parts = ParseVersion(r.required_cuda);
+  const CudaDriverRequirement* requirement = parts.size() >= 2 ? RequirementFor(parts[0], parts[1]) : nullptr;
+  if (!requirement) {
+    r.problems.push_back("unknown CUDA version '" + r.required_cuda + "'");
+    return;
+  }
+  r.minimum_driver = requirement->minimum_driver;
+  const std::string& driver = r.gpu.driver_version;
+  if (driver.empty()) {
+    r.problems.push_back("CUDA " + r.required_cuda + " needs an NVIDIA driver >= " + r.minimum_driver +
+                         ", and none is visible (no " + r.gpu.driver_source_default +
+                         "): install the driver, or start the container with --gpus / the nvidia runtime");
+  } else if (!r.newest_cuda.empty() && CompareVersions(r.required_cuda, r.newest_cuda) > 0) {
+    r.problems.push_back("CUDA " + r.required_cuda + " is newer than driver " + driver + " supports (up to CUDA " +
+                         r.newest_cuda + "): the container's CUDA must not be newer than the driver's; upgrade " +
+                         "the driver to >= " + r.minimum_driver + " or use a build for CUDA <= " + r.newest_cuda);
+    for (const auto& compat : kMinorCompatibility) {
+      if (compat.major == parts[0] && CompareVersions(driver, compat.minimum_driver) >= 0) {
+        r.notes.push_back("CUDA minor version compatibility (driver >= " + std::string(compat.minimum_driver) +
+                          ") may run some CUDA " + std::to_string(compat.major) +
+                          ".x code on this driver, but not PTX JIT or features newer than the driver");
       }
-    } else {
-      notes.push_back("an NVIDIA driver is present, but this berth build uses the CPU only");
     }
+  } else if (r.newest_cuda.empty()) {
+    r.problems.push_back("driver " + driver + " predates every CUDA version berth knows");
+  }
+  if ((r.cuda_visible_set && (r.cuda_visible.empty() || r.cuda_visible == "-1")) ||
+      (r.nvidia_visible_set &&
+       (r.nvidia_visible == "void" || r.nvidia_visible == "none" || r.nvidia_visible.empty()))) {
+    r.problems.push_back("no GPU is visible to this process (CUDA_VISIBLE_DEVICES='" + r.cuda_visible +
+                         "', NVIDIA_VISIBLE_DEVICES='" + r.nvidia_visible + "')");
+  }
+}
+
+DoctorReport Examine(const DoctorArguments& args) {
+  DoctorReport r;
+  r.cpu = core::DetectCpuFeatures();
+  DescribeCpu(r);
+  r.gpu = DetectGpu(args.driver_version_file, args.use_nvml);
+  r.gpu.driver_source_default = args.driver_version_file;
+  r.cuda_visible = EnvironmentOr("CUDA_VISIBLE_DEVICES", "");
+  r.nvidia_visible = EnvironmentOr("NVIDIA_VISIBLE_DEVICES", "");
+  r.cuda_visible_set = std::getenv("CUDA_VISIBLE_DEVICES") != nullptr;
+  r.nvidia_visible_set = std::getenv("NVIDIA_VISIBLE_DEVICES") != nullptr;
+  r.required_cuda = args.cuda_version.empty() ? std::string(kBuiltCudaVersion) : args.cuda_version;
+  if (!r.gpu.nvml_cuda.empty()) {
+    r.newest_cuda = r.gpu.nvml_cuda;
+  } else if (!r.gpu.driver_version.empty()) {
+    if (const auto* row = NewestCudaFor(r.gpu.driver_version)) {
+      r.newest_cuda = std::to_string(row->major) + "." + std::to_string(row->minor);
+    }
+  }
+  if (r.required_cuda.empty()) {
+    JudgeCpuBuild(r);
   } else {
-    std::vector<int> parts = ParseVersion(required_cuda);
-    const CudaDriverRequirement* requirement = parts.size() >= 2 ? RequirementFor(parts[0], parts[1]) : nullptr;
-    if (!requirement) {
-      problems.push_back("unknown CUDA version '" + required_cuda + "'");
-    } else {
-      minimum_driver = requirement->minimum_driver;
-      if (gpu.driver_version.empty()) {
-        problems.push_back("CUDA " + required_cuda + " needs an NVIDIA driver >= " + minimum_driver +
-                           ", and none is visible (no " + args.driver_version_file +
-                           "): install the driver, or start the container with --gpus / the nvidia runtime");
-      } else if (!newest_cuda.empty() && CompareVersions(required_cuda, newest_cuda) > 0) {
-        std::string problem = "CUDA " + required_cuda + " is newer than driver " + gpu.driver_version +
-                              " supports (up to CUDA " + newest_cuda + "): the container's CUDA must not be newer " +
-                              "than the driver's; upgrade the driver to >= " + minimum_driver +
-                              " or use a build for CUDA <= " + newest_cuda;
-        problems.push_back(problem);
-        for (const auto& compat : kMinorCompatibility) {
-          if (compat.major == parts[0] && CompareVersions(gpu.driver_version, compat.minimum_driver) >= 0) {
-            notes.push_back("CUDA minor version compatibility (driver >= " + std::string(compat.minimum_driver) +
-                            ") may run some CUDA " + std::to_string(compat.major) +
-                            ".x code on this driver, but not PTX JIT or features newer than the driver");
-          }
-        }
-      } else if (newest_cuda.empty()) {
-        problems.push_back("driver " + gpu.driver_version + " predates every CUDA version berth knows");
-      }
-      if ((cuda_visible_set && (cuda_visible.empty() || cuda_visible == "-1")) ||
-          (nvidia_visible_set && (nvidia_visible == "void" || nvidia_visible == "none" || nvidia_visible.empty()))) {
-        problems.push_back("no GPU is visible to this process (CUDA_VISIBLE_DEVICES='" + cuda_visible +
-                           "', NVIDIA_VISIBLE_DEVICES='" + nvidia_visible + "')");
-      }
-    }
+    JudgeCudaBuild(r);
   }
-  const bool ok = problems.empty();
+  return r;
+}
 
-  if (args.json) {
-    std::cout << "{\"cpu\":{\"architecture\":" << JsonString(cpu.architecture)
-              << ",\"vendor\":" << JsonString(cpu.vendor) << ",\"model_name\":" << JsonString(cpu.model_name)
-              << ",\"cpuid_brand\":" << JsonStringOrNull(cpu.cpuid_brand)
-              << ",\"family\":" << cpu.family << ",\"model\":" << cpu.model << ",\"stepping\":" << cpu.stepping
-              << ",\"logical_cpus\":" << cpu.logical_cpus << ",\"features\":" << JsonList(cpu.Names())
-              << ",\"missing\":" << JsonList(missing) << ",\"onednn_isa\":" << JsonString(onednn_isa)
-              << ",\"own_kernels\":" << JsonString(own_kernels) << ",\"isa_ceiling\":" << JsonString(ceiling) << ",\"int8\":" << JsonString(int8_path) << "}"
-              << ",\"gpu\":{\"driver_version\":" << JsonStringOrNull(gpu.driver_version)
-              << ",\"driver_source\":" << JsonStringOrNull(gpu.driver_source)
-              << ",\"newest_cuda\":" << JsonStringOrNull(newest_cuda) << ",\"devices\":" << JsonList(gpu.devices)
-              << ",\"cuda_visible_devices\":" << (cuda_visible_set ? JsonString(cuda_visible) : "null")
-              << ",\"nvidia_visible_devices\":" << (nvidia_visible_set ? JsonString(nvidia_visible) : "null") << "}"
-              << ",\"cuda_runtime\":" << JsonStringOrNull(required_cuda)
-              << ",\"minimum_driver\":" << JsonStringOrNull(minimum_driver) << ",\"ok\":" << (ok ? "true" : "false")
-              << ",\"problems\":" << JsonList(problems) << ",\"notes\":" << JsonList(notes) << "}\n";
-    return ok ? 0 : 1;
-  }
+void PrintJson(const DoctorReport& r) {
+  const core::CpuFeatures& cpu = r.cpu;
+  std::cout << "{\"cpu\":{\"architecture\":" << JsonString(cpu.architecture) << ",\"vendor\":" << JsonString(cpu.vendor)
+            << ",\"model_name\":" << JsonString(cpu.model_name)
+            << ",\"cpuid_brand\":" << JsonStringOrNull(cpu.cpuid_brand) << ",\"family\":" << cpu.family
+            << ",\"model\":" << cpu.model << ",\"stepping\":" << cpu.stepping
+            << ",\"logical_cpus\":" << cpu.logical_cpus << ",\"features\":" << JsonList(cpu.Names())
+            << ",\"missing\":" << JsonList(r.missing) << ",\"onednn_isa\":" << JsonString(r.onednn_isa)
+            << ",\"own_kernels\":" << JsonString(r.own_kernels) << ",\"isa_ceiling\":" << JsonString(r.ceiling)
+            << ",\"int8\":" << JsonString(r.int8_path) << "}"
+            << ",\"gpu\":{\"driver_version\":" << JsonStringOrNull(r.gpu.driver_version)
+            << ",\"driver_source\":" << JsonStringOrNull(r.gpu.driver_source)
+            << ",\"newest_cuda\":" << JsonStringOrNull(r.newest_cuda) << ",\"devices\":" << JsonList(r.gpu.devices)
+            << ",\"cuda_visible_devices\":" << (r.cuda_visible_set ? JsonString(r.cuda_visible) : "null")
+            << ",\"nvidia_visible_devices\":" << (r.nvidia_visible_set ? JsonString(r.nvidia_visible) : "null")
+            << "},\"cuda_runtime\":" << JsonStringOrNull(r.required_cuda)
+            << ",\"minimum_driver\":" << JsonStringOrNull(r.minimum_driver) << ",\"ok\":" << (r.ok() ? "true" : "false")
+            << ",\"problems\":" << JsonList(r.problems) << ",\"notes\":" << JsonList(r.notes) << "}\n";
+}
 
+void PrintText(const DoctorReport& r, const DoctorArguments& args) {
+  const core::CpuFeatures& cpu = r.cpu;
   std::cout << "berth " << BERTH_VERSION << " (" << BERTH_GIT_REVISION << ")\n\nCPU\n";
   std::cout << "  model       " << (cpu.model_name.empty() ? cpu.architecture : cpu.model_name);
   if (!cpu.vendor.empty()) {
@@ -385,29 +418,39 @@ int Doctor(const DoctorArguments& args) {
   }
   std::cout << "\n  threads     " << cpu.logical_cpus << " visible to this process\n";
   std::cout << "  features    " << (cpu.Names().empty() ? "none detected" : Join(cpu.Names(), " ")) << "\n";
-  std::cout << "  missing     " << (missing.empty() ? "nothing berth can use" : Join(missing, " ")) << "\n";
-  std::cout << "  kernels     oneDNN (Conv, MatMul, Gemm, pooling, normalisation, softmax): " << onednn_isa << "\n";
-  std::cout << "              berth's own vectorised loops: " << own_kernels << "\n";
-  std::cout << "              int8 (QLinear*, *Integer): " << int8_path << "\n";
-  std::cout << "  ceiling     BERTH_MAX_CPU_ISA=" << ceiling
-            << (ceiling == "all" ? " (no limit below what the CPU has)" : " (lower paths forced)") << "\n\nGPU\n";
-  if (gpu.driver_version.empty()) {
+  std::cout << "  missing     " << (r.missing.empty() ? "nothing berth can use" : Join(r.missing, " ")) << "\n";
+  std::cout << "  kernels     oneDNN (Conv, MatMul, Gemm, pooling, normalisation, softmax): " << r.onednn_isa << "\n";
+  std::cout << "              berth's own vectorised loops: " << r.own_kernels << "\n";
+  std::cout << "              int8 (QLinear*, *Integer): " << r.int8_path << "\n";
+  std::cout << "  ceiling     BERTH_MAX_CPU_ISA=" << r.ceiling
+            << (r.ceiling == "all" ? " (no limit below what the CPU has)" : " (lower paths forced)") << "\n\nGPU\n";
+  if (r.gpu.driver_version.empty()) {
     std::cout << "  driver      none (" << args.driver_version_file << " is absent and NVML is not loadable)\n";
   } else {
-    std::cout << "  driver      NVIDIA " << gpu.driver_version << " (from " << gpu.driver_source << ")\n";
-    std::cout << "  newest CUDA " << (newest_cuda.empty() ? "unknown" : newest_cuda) << " supported by this driver\n";
+    std::cout << "  driver      NVIDIA " << r.gpu.driver_version << " (from " << r.gpu.driver_source << ")\n";
+    std::cout << "  newest CUDA " << (r.newest_cuda.empty() ? "unknown" : r.newest_cuda)
+              << " supported by this driver\n";
   }
-  std::cout << "  devices     " << (gpu.devices.empty() ? "none found" : Join(gpu.devices, ", ")) << "\n";
-  std::cout << "  visible     CUDA_VISIBLE_DEVICES=" << (cuda_visible_set ? cuda_visible : "(unset)")
-            << "  NVIDIA_VISIBLE_DEVICES=" << (nvidia_visible_set ? nvidia_visible : "(unset)") << "\n";
-  std::cout << "  CUDA        " << (required_cuda.empty() ? "none: this is a CPU build" : required_cuda)
+  std::cout << "  devices     " << (r.gpu.devices.empty() ? "none found" : Join(r.gpu.devices, ", ")) << "\n";
+  std::cout << "  visible     CUDA_VISIBLE_DEVICES=" << (r.cuda_visible_set ? r.cuda_visible : "(unset)")
+            << "  NVIDIA_VISIBLE_DEVICES=" << (r.nvidia_visible_set ? r.nvidia_visible : "(unset)") << "\n";
+  std::cout << "  CUDA        " << (r.required_cuda.empty() ? "none: this is a CPU build" : r.required_cuda)
             << (args.cuda_version.empty() ? "" : " (--cuda-version)");
-  if (!minimum_driver.empty()) std::cout << ", needs driver >= " << minimum_driver;
+  if (!r.minimum_driver.empty()) std::cout << ", needs driver >= " << r.minimum_driver;
   std::cout << "\n\nVerdict\n";
-  for (const auto& note : notes) std::cout << "  note: " << note << "\n";
-  for (const auto& problem : problems) std::cout << "  PROBLEM: " << problem << "\n";
-  std::cout << (ok ? "  ok: this setup can run berth\n" : "  not ok: this setup cannot work as it is\n");
-  return ok ? 0 : 1;
+  for (const auto& note : r.notes) std::cout << "  note: " << note << "\n";
+  for (const auto& problem : r.problems) std::cout << "  PROBLEM: " << problem << "\n";
+  std::cout << (r.ok() ? "  ok: this setup can run berth\n" : "  not ok: this setup cannot work as it is\n");
+}
+
+int Doctor(const DoctorArguments& args) {
+  const DoctorReport report = Examine(args);
+  if (args.json) {
+    PrintJson(report);
+  } else {
+    PrintText(report, args);
+  }
+  return report.ok() ? 0 : 1;
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "cli/command.h"
-#include "engine/kernels/op_registry.h"
+#include "engine/kernels/builtin_kernels.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/optimizer/graph_optimizer.h"
 #include "engine/runtime/execution_plan.h"
@@ -12,8 +12,8 @@
 namespace berth::cli {
 namespace {
 
-void CountOps(const engine::Graph& graph, std::map<std::string, int>* histogram,
-              std::set<std::string>* unsupported, const engine::OpRegistry& registry) {
+void CountOps(const engine::Graph& graph, std::map<std::string, int>* histogram, std::set<std::string>* unsupported,
+              const engine::OpRegistry& registry) {
   for (const auto& node : graph.nodes) {
     std::string key = node.domain.empty() ? node.op_type : node.domain + "." + node.op_type;
     ++(*histogram)[key];
@@ -30,10 +30,13 @@ void CountOps(const engine::Graph& graph, std::map<std::string, int>* histogram,
 
 core::Status Inspect(const std::string& path, bool optimized, bool dump) {
   ASSIGN_OR_RETURN(auto model, engine::LoadModelFromFile(path));
-  const auto& registry = engine::OpRegistry::Builtin();
-  if (optimized) RETURN_IF_ERROR(engine::OptimizeGraph(model->graph, registry));
-  std::unordered_map<std::string, engine::ValueType> types;
-  RETURN_IF_ERROR(engine::InferGraphTypes(model->graph, registry, {}, &types));
+  const auto& registry = engine::BuiltinOpRegistry();
+  engine::ValueTypes types;
+  if (optimized) {
+    RETURN_IF_ERROR(engine::OptimizeGraph(model->graph, registry, &types));
+  } else {
+    RETURN_IF_ERROR(engine::InferGraphTypes(model->graph, registry, {}, &types));
+  }
   std::printf("model: %s\n", path.c_str());
   std::printf("ir_version: %lld  producer: %s %s\n", static_cast<long long>(model->ir_version),
               model->producer_name.c_str(), model->producer_version.c_str());

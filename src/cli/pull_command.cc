@@ -10,7 +10,7 @@
 
 #include "cli/command.h"
 #include "core/logging.h"
-#include "server/model_fetcher.h"
+#include "fetch/model_fetcher.h"
 
 namespace berth::cli {
 namespace {
@@ -18,7 +18,7 @@ namespace {
 struct PullArguments {
   std::string source;
   std::string destination;
-  server::FetchOptions options = server::FetchOptions::FromEnvironment();
+  fetch::FetchOptions options = fetch::FetchOptions::FromEnvironment();
   int retries = 4;
   std::string log_format = "text";
 };
@@ -33,7 +33,7 @@ int Pull(PullArguments& args) {
     return ReportError(core::InvalidArgument("--retries must be between 0 and 100"));
   }
   args.options.max_attempts = args.retries + 1;
-  auto report = server::FetchModel(args.source, args.destination, args.options);
+  auto report = fetch::FetchModel(args.source, args.destination, args.options);
   if (!report.ok()) return ReportError(report.status());
   size_t reused = 0;
   for (const auto& file : report->files) reused += file.reused ? 1 : 0;

@@ -8,13 +8,12 @@
 #include <vector>
 
 #include "core/status.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::cli {
 
 core::Result<core::Tensor> RandomTensor(const engine::ValueInfo& input, int64_t batch,
-                                        const std::map<std::string, core::TensorShape>& shape_overrides,
-                                        uint64_t seed);
+                                        const std::map<std::string, core::TensorShape>& shape_overrides, uint64_t seed);
 
 // Parses "NAME=D0,D1,..." into (name, shape).
 core::Result<std::pair<std::string, core::TensorShape>> ParseShapeOverride(const std::string& text);

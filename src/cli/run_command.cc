@@ -7,7 +7,7 @@
 #include "cli/random_inputs.h"
 #include "cli/step_profile.h"
 #include "core/npy_file.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::cli {
 namespace {

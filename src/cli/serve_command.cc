@@ -11,11 +11,14 @@
 #include <future>
 
 #include "cli/command.h"
+#include "cli/serve_options.h"
 #include "core/logging.h"
-#include "server/http_server.h"
-#include "server/model_fetcher.h"
+#include "fetch/model_fetcher.h"
+#include "server/backends/onnx_backend.h"
+#include "server/http/http_server.h"
+#include "server/http/metrics_route.h"
+#include "server/kserve/kserve_routes.h"
 #include "server/server.h"
-#include "server/server_options.h"
 
 namespace berth::cli {
 namespace {
@@ -38,10 +41,12 @@ int Serve(server::ServerOptions options) {
   signal(SIGPIPE, SIG_IGN);
 
   if (!options.model_url.empty()) {
-    core::Status fetched = server::FetchModelForServing(options.model_url, options.model_repository);
+    core::Status fetched = fetch::FetchModelForServing(options.model_url, options.model_repository);
     if (!fetched.ok()) return ReportError(fetched);
   }
-  auto server = server::Server::Create(options);
+  server::BackendRegistry backends;
+  backends.Register(server::OnnxBackendFactory());
+  auto server = server::Server::Create(options, std::move(backends));
   if (!server.ok()) return ReportError(server.status());
   core::LogInfo("berth serve starting",
                 {{"version", options.server_version},
@@ -51,7 +56,12 @@ int Serve(server::ServerOptions options) {
                  {"auth", options.api_keys.empty() ? "off" : "bearer"}});
   core::Status started = (*server)->Start();
   if (!started.ok()) return ReportError(started);
-  auto http = server::HttpServer::Start(**server, options);
+  // The protocols: each registers its routes; the transport serves the table.
+  server::RouteTable routes;
+  server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000});
+  kserve.Register(routes);
+  routes.Add(server::MetricsRoute([server = server->get()] { return server->RenderMetrics(); }));
+  auto http = server::HttpServer::Start(routes, options, (*server)->metrics());
   if (!http.ok()) {
     (*server)->Stop();
     return ReportError(http.status());
@@ -106,7 +116,7 @@ void AddServeCommand(CLI::App& app, int* exit_code) {
   auto options = std::make_shared<server::ServerOptions>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve models over HTTP: KServe v2 / Open Inference Protocol, health probes, Prometheus metrics");
-  server::AddServerOptions(*cmd, options.get());
+  AddServeOptions(*cmd, options.get());
   cmd->footer("Every option can also be set through its BERTH_* environment variable. See docs/SERVING.md.");
   cmd->callback([options, exit_code] { *exit_code = Serve(*options); });
 }

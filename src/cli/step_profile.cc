@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/kernels/dnnl_util.h"
+#include "engine/kernels/common/dnnl_util.h"
 
 namespace berth::cli {
 

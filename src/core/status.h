@@ -5,28 +5,29 @@
 // the edge (HTTP, CLI) translates the code once into a status or exit code.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cassert>
 #include <string>
 #include <utility>
 #include <variant>
 
-#include <fmt/format.h>
-
 namespace berth::core {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad input from the caller (request, file, flag)
-  kNotFound,           // named thing does not exist
+  kInvalidArgument,  // bad input from the caller (request, file, flag)
+  kNotFound,         // named thing does not exist
   kAlreadyExists,
-  kFailedPrecondition, // state does not allow the call (not ready, wrong mode)
-  kOutOfRange,         // index / offset beyond a bound
-  kUnimplemented,      // valid but not supported (unknown op, dtype)
-  kResourceExhausted,  // limits: memory, queue full, sizes
-  kUnavailable,        // transient: draining, loading
+  kFailedPrecondition,  // state does not allow the call (not ready, wrong mode)
+  kOutOfRange,          // index / offset beyond a bound
+  kUnimplemented,       // valid but not supported (unknown op, dtype)
+  kResourceExhausted,   // limits: memory, queue full, sizes
+  kUnavailable,         // transient: draining, loading
   kDeadlineExceeded,
   kUnauthenticated,
-  kInternal,           // a bug in berth
+  kCancelled,  // the caller gave up (a client that went away)
+  kInternal,   // the server's or the model's failure, not the caller's
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -87,7 +88,7 @@ Status Internal(fmt::format_string<Args...> f, Args&&... args) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : storage_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : storage_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : storage_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(storage_).ok() && "Result built from an OK status");
   }
@@ -115,15 +116,14 @@ class [[nodiscard]] Result {
 #define BERTH_CONCAT(a, b) BERTH_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                              \
-  do {                                                     \
-    ::berth::core::Status _berth_status = (expr);          \
-    if (!_berth_status.ok()) return _berth_status;         \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::berth::core::Status _berth_status = (expr);  \
+    if (!_berth_status.ok()) return _berth_status; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, MakeX());` — unwraps a Result or returns its Status.
-#define ASSIGN_OR_RETURN(lhs, expr) \
-  ASSIGN_OR_RETURN_IMPL(BERTH_CONCAT(_berth_result_, __LINE__), lhs, expr)
+#define ASSIGN_OR_RETURN(lhs, expr) ASSIGN_OR_RETURN_IMPL(BERTH_CONCAT(_berth_result_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \
   if (!tmp.ok()) return tmp.status();         \

@@ -8,12 +8,13 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
 #include "core/status.h"
 #include "core/tensor.h"
-#include "engine/runtime/session.h"
+#include "core/value.h"
 
 namespace berth::server {
 
@@ -23,11 +24,14 @@ using Clock = std::chrono::steady_clock;
 using ParameterValue = std::variant<std::string, int64_t, double, bool>;
 using Parameters = std::map<std::string, ParameterValue, std::less<>>;
 
+// An input by name.
+using NamedValue = std::pair<std::string, core::Value>;
+
 struct InferRequest {
   std::string id;  // echoed in the response; may be empty
   std::string model_name;
   int64_t model_version = 0;  // 0 = the highest ready version
-  std::vector<engine::NamedValue> inputs;
+  std::vector<NamedValue> inputs;
   std::vector<std::string> outputs;  // empty = every output, in model order
   Parameters parameters;             // accepted and carried; none changes execution yet
   Clock::time_point received;        // when the frontend had the whole request

@@ -187,6 +187,10 @@ ServerMetrics::ServerMetrics(std::string server_version, std::string build_revis
       model_load_seconds("berth_model_load_duration_seconds", "How long the last load of a model version took.",
                          {"model", "version"}),
       model_load_failures("berth_model_load_failures_total", "Failed loads of a model version.", {"model", "version"}),
+      model_memory_bytes("berth_model_memory_bytes",
+                         "Bytes a loaded model version holds: its weights (prepared copies included) and the "
+                         "activation memory it keeps cached between requests; 0 once unloaded.",
+                         {"model", "version"}),
       server_ready("berth_server_ready", "1 when the server answers ready, else 0.", {}),
       server_version_(std::move(server_version)),
       build_revision_(std::move(build_revision)) {}
@@ -208,6 +212,7 @@ std::string ServerMetrics::Render() const {
   model_state.Render(out);
   model_load_seconds.Render(out);
   model_load_failures.Render(out);
+  model_memory_bytes.Render(out);
   server_ready.Render(out);
   {
     std::lock_guard lock(collectors_mutex_);

@@ -114,6 +114,7 @@ class ServerMetrics {
   MetricFamily<Gauge> model_state;  // 1 for the current state, 0 for the others
   MetricFamily<Gauge> model_load_seconds;
   MetricFamily<Counter> model_load_failures;
+  MetricFamily<Gauge> model_memory_bytes;
   MetricFamily<Gauge> server_ready;  // no labels
 
   using Collector = std::function<void(std::string& out)>;

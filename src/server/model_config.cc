@@ -2,13 +2,12 @@
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <charconv>
 #include <set>
 
-#include "server/json_util.h"
+#include "core/utf8.h"
 
 namespace berth::server {
 namespace {
@@ -50,16 +49,15 @@ Status CheckDims(std::string_view what, const google::protobuf::RepeatedField<in
 // Merges the config's view of one tensor with the model's. `config_dims` are
 // without the batch dimension when `batched`. Returns the full spec.
 template <typename ConfigTensor>
-Result<TensorSpec> MergeTensor(std::string_view model_name, std::string_view kind, const engine::ValueInfo& declared,
+Result<TensorSpec> MergeTensor(std::string_view model_name, std::string_view kind, const DeclaredTensor& declared,
                                bool batched, ConfigTensor* tensor) {
-  const engine::ValueType& type = declared.type;
   std::string what = fmt::format("model '{}': {} '{}'", model_name, kind, declared.name);
-  if (type.kind != engine::ValueType::Kind::kTensor && type.kind != engine::ValueType::Kind::kUnknown) {
-    return core::Unimplemented("{} is not a tensor ({}); only tensors can be served", what, type.ToString());
+  if (!declared.is_tensor) {
+    return core::Unimplemented("{} is not a tensor ({}); only tensors can be served", what, declared.description);
   }
   TensorSpec spec;
   spec.name = declared.name;
-  spec.dtype = type.dtype;
+  spec.dtype = declared.dtype;
   if (tensor->data_type() != config::TYPE_INVALID) {
     auto configured = DataTypeFromConfig(tensor->data_type());
     if (!configured)
@@ -73,8 +71,8 @@ Result<TensorSpec> MergeTensor(std::string_view model_name, std::string_view kin
     tensor->set_data_type(DataTypeToConfig(spec.dtype));
   }
 
-  const bool model_rank_known = type.kind == engine::ValueType::Kind::kTensor && type.has_shape;
-  core::TensorShape model_shape = model_rank_known ? type.Shape() : core::TensorShape{};
+  const bool model_rank_known = declared.rank_known;
+  core::TensorShape model_shape = model_rank_known ? declared.shape : core::TensorShape{};
   if (batched && model_rank_known) {
     if (model_shape.empty()) return InvalidArgument("{}: max_batch_size > 0 but the model's tensor is a scalar", what);
     if (model_shape[0] >= 0 && model_shape[0] != 1) {
@@ -116,7 +114,7 @@ Result<TensorSpec> MergeTensor(std::string_view model_name, std::string_view kin
 }
 
 template <typename ConfigTensor>
-Status MergeTensors(std::string_view model_name, std::string_view kind, const std::vector<engine::ValueInfo>& declared,
+Status MergeTensors(std::string_view model_name, std::string_view kind, const std::vector<DeclaredTensor>& declared,
                     bool batched, google::protobuf::RepeatedPtrField<ConfigTensor>* configured,
                     std::vector<TensorSpec>* specs) {
   std::set<std::string> seen;
@@ -160,7 +158,7 @@ Status MergeTensors(std::string_view model_name, std::string_view kind, const st
 
 Result<config::ModelConfig> ParseModelConfig(std::string_view text, std::string_view source,
                                              std::vector<std::string>* warnings) {
-  if (!IsValidUtf8(text)) return InvalidArgument("{}: is not valid UTF-8", source);
+  if (!core::IsValidUtf8(text)) return InvalidArgument("{}: is not valid UTF-8", source);
   config::ModelConfig config;
   google::protobuf::TextFormat::Parser parser;
   CollectingErrors errors(source, warnings);
@@ -179,18 +177,6 @@ Status ValidateModelConfig(const config::ModelConfig& config, std::string_view m
   if (!config.name().empty() && config.name() != model_name) {
     return InvalidArgument("model '{}': config.pbtxt names the model '{}'; the name must match the directory",
                            model_name, config.name());
-  }
-  static constexpr std::string_view kPlatforms[] = {"", "onnxruntime_onnx", "onnx"};
-  static constexpr std::string_view kBackends[] = {"", "onnxruntime", "onnx", "berth"};
-  if (std::find(std::begin(kPlatforms), std::end(kPlatforms), config.platform()) == std::end(kPlatforms)) {
-    return core::Unimplemented(
-        "model '{}': platform '{}' is not supported (berth serves ONNX models: "
-        "platform \"onnxruntime_onnx\")",
-        model_name, config.platform());
-  }
-  if (std::find(std::begin(kBackends), std::end(kBackends), config.backend()) == std::end(kBackends)) {
-    return core::Unimplemented("model '{}': backend '{}' is not supported (use \"onnxruntime\" or \"berth\")",
-                               model_name, config.backend());
   }
   if (config.max_batch_size() < 0) {
     return InvalidArgument("model '{}': max_batch_size {} is negative", model_name, config.max_batch_size());
@@ -269,14 +255,12 @@ std::vector<int64_t> SelectVersions(const config::ModelVersionPolicy& policy, st
   return selected;
 }
 
-Result<ModelSignature> CompleteModelConfig(std::string_view model_name,
-                                           const std::vector<engine::ValueInfo>& model_inputs,
-                                           const std::vector<engine::ValueInfo>& model_outputs,
-                                           config::ModelConfig* config) {
+Result<ModelSignature> CompleteModelConfig(std::string_view model_name, const DeclaredSignature& declared,
+                                           const BackendFactory& backend, config::ModelConfig* config) {
   config->set_name(std::string(model_name));
-  if (config->platform().empty()) config->set_platform(std::string(kPlatformName));
-  if (config->backend().empty()) config->set_backend(std::string(kBackendName));
-  if (config->default_model_filename().empty()) config->set_default_model_filename(std::string(kDefaultModelFilename));
+  if (config->platform().empty()) config->set_platform(backend.platform);
+  if (config->backend().empty()) config->set_backend(backend.backend);
+  if (config->default_model_filename().empty()) config->set_default_model_filename(backend.default_model_filename);
   if (!config->has_version_policy()) config->mutable_version_policy()->mutable_latest()->set_num_versions(1);
   if (config->instance_group_size() == 0) {
     auto* group = config->add_instance_group();
@@ -285,9 +269,10 @@ Result<ModelSignature> CompleteModelConfig(std::string_view model_name,
   }
   const bool batched = config->max_batch_size() > 0;
   ModelSignature signature;
-  RETURN_IF_ERROR(MergeTensors(model_name, "input", model_inputs, batched, config->mutable_input(), &signature.inputs));
   RETURN_IF_ERROR(
-      MergeTensors(model_name, "output", model_outputs, batched, config->mutable_output(), &signature.outputs));
+      MergeTensors(model_name, "input", declared.inputs, batched, config->mutable_input(), &signature.inputs));
+  RETURN_IF_ERROR(
+      MergeTensors(model_name, "output", declared.outputs, batched, config->mutable_output(), &signature.outputs));
   return signature;
 }
 
@@ -314,18 +299,8 @@ std::optional<int> IntraOpThreadsParameter(const config::ModelConfig& config) {
   return value;
 }
 
-std::string ModelFilename(const config::ModelConfig& config) {
-  return config.default_model_filename().empty() ? std::string(kDefaultModelFilename) : config.default_model_filename();
-}
-
-std::string ModelConfigToJson(const config::ModelConfig& config) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  auto status = google::protobuf::util::MessageToJsonString(config, &json, options);
-  if (!status.ok()) return "{}";
-  return json;
+std::string ModelFilename(const config::ModelConfig& config, const BackendFactory& backend) {
+  return config.default_model_filename().empty() ? backend.default_model_filename : config.default_model_filename();
 }
 
 std::optional<core::DataType> DataTypeFromConfig(config::DataType type) {

@@ -1,6 +1,6 @@
 // Model configuration: config.pbtxt (protobuf text format, Triton's field
 // names) parsed into config::ModelConfig, checked, and completed from what the
-// ONNX model declares.
+// model declares (through its backend: see backend.h).
 //
 // A model directory without config.pbtxt gets a config derived entirely from
 // the model (max_batch_size 0, every input and output with the model's dims,
@@ -22,14 +22,10 @@
 #include "core/data_type.h"
 #include "core/status.h"
 #include "core/tensor_shape.h"
-#include "engine/onnx/graph.h"
+#include "server/backend.h"
 #include "server/model_config.pb.h"
 
 namespace berth::server {
-
-inline constexpr std::string_view kDefaultModelFilename = "model.onnx";
-inline constexpr std::string_view kPlatformName = "onnxruntime_onnx";
-inline constexpr std::string_view kBackendName = "berth";
 
 // One input or output as the protocol sees it.
 struct TensorSpec {
@@ -51,20 +47,20 @@ core::Result<config::ModelConfig> ParseModelConfig(std::string_view text, std::s
                                                    std::vector<std::string>* warnings);
 
 // Checks what can be checked without the model: the name matches the
-// directory, platform/backend are ONNX ones, the version policy, instance
-// groups, max_batch_size and declared data types are valid.
+// directory, the version policy, instance groups, max_batch_size and declared
+// data types are valid. (Whether berth has the backend or platform it names
+// is BackendRegistry::CheckNames.)
 core::Status ValidateModelConfig(const config::ModelConfig& config, std::string_view model_name);
 
 // Versions (ascending) that `policy` selects among `available` (ascending).
 std::vector<int64_t> SelectVersions(const config::ModelVersionPolicy& policy, std::span<const int64_t> available);
 
 // Checks the config's inputs/outputs against the model's declarations, fills
-// in what the config leaves out (name, platform, backend, data types, dims,
-// missing tensors) and returns the specs requests are checked against.
-core::Result<ModelSignature> CompleteModelConfig(std::string_view model_name,
-                                                 const std::vector<engine::ValueInfo>& model_inputs,
-                                                 const std::vector<engine::ValueInfo>& model_outputs,
-                                                 config::ModelConfig* config);
+// in what the config leaves out (name, the backend's platform, backend name
+// and model file name, data types, dims, missing tensors) and returns the
+// specs requests are checked against.
+core::Result<ModelSignature> CompleteModelConfig(std::string_view model_name, const DeclaredSignature& declared,
+                                                 const BackendFactory& backend, config::ModelConfig* config);
 
 // Concurrent executions: the sum of instance_group counts, at least 1.
 int InstanceCount(const config::ModelConfig& config);
@@ -72,10 +68,8 @@ int InstanceCount(const config::ModelConfig& config);
 size_t QueueCapacity(const config::ModelConfig& config, size_t fallback);
 // parameters { key: "intra_op_threads" value: { string_value: "N" } } when set.
 std::optional<int> IntraOpThreadsParameter(const config::ModelConfig& config);
-std::string ModelFilename(const config::ModelConfig& config);
-
-// The config as JSON (proto3 JSON mapping, field names as in the .proto).
-std::string ModelConfigToJson(const config::ModelConfig& config);
+// default_model_filename when the config sets it, else the backend's.
+std::string ModelFilename(const config::ModelConfig& config, const BackendFactory& backend);
 
 std::optional<core::DataType> DataTypeFromConfig(config::DataType type);
 config::DataType DataTypeToConfig(core::DataType type);

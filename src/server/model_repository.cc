@@ -67,6 +67,7 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Create(ModelRepository
   if (options.root.empty() == options.model_file.empty()) {
     return core::InvalidArgument("give either a model repository directory or one model file");
   }
+  if (!options.backends || options.backends->empty()) return core::Internal("no model backend is registered");
   std::error_code ec;
   if (!options.model_file.empty()) {
     if (options.mode != ModelControlMode::kNone) {
@@ -76,6 +77,7 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Create(ModelRepository
     if (!fs::is_regular_file(options.model_file, ec)) {
       return core::NotFound("model file '{}' does not exist", options.model_file.string());
     }
+    RETURN_IF_ERROR(options.backends->ForModelFile(options.model_file).status());
     std::string name = options.model_file.stem().string();
     if (!IsValidModelName(name)) {
       return core::InvalidArgument("model file '{}': '{}' is not a valid model name (letters, digits, '_', '.', '-')",
@@ -201,6 +203,7 @@ std::optional<ModelRepository::DiskModel> ModelRepository::ScanModel(const std::
     DiskVersion version;
     version.version = 1;
     version.model_file = options_.model_file;
+    version.backend = *options_.backends->ForModelFile(options_.model_file);
     version.fingerprint.model_mtime = MtimeNs(options_.model_file, ec);
     version.fingerprint.model_size = static_cast<int64_t>(fs::file_size(options_.model_file, ec));
     disk.versions.push_back(version);
@@ -222,6 +225,7 @@ std::optional<ModelRepository::DiskModel> ModelRepository::ScanModel(const std::
       std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
       auto parsed = ParseModelConfig(text, config_path.string(), &disk.config_warnings);
       Status valid = parsed.ok() ? ValidateModelConfig(*parsed, name) : parsed.status();
+      if (valid.ok()) valid = options_.backends->CheckNames(*parsed, name);
       if (!valid.ok()) {
         disk.config_ok = false;
         disk.config_error = valid.message();
@@ -230,7 +234,6 @@ std::optional<ModelRepository::DiskModel> ModelRepository::ScanModel(const std::
       }
     }
   }
-  const std::string filename = ModelFilename(disk.config);
   for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
     std::error_code type_ec;
     if (!it->is_directory(type_ec)) continue;
@@ -238,7 +241,12 @@ std::optional<ModelRepository::DiskModel> ModelRepository::ScanModel(const std::
     if (!version) continue;
     DiskVersion entry;
     entry.version = *version;
-    entry.model_file = it->path() / filename;
+    // The backend: the one config.pbtxt names, else by the model file the
+    // folder holds (CheckNames above vouched for the names).
+    auto backend = options_.backends->Select(disk.config_ok ? disk.config : config::ModelConfig(), it->path());
+    if (!backend.ok()) continue;
+    entry.backend = *backend;
+    entry.model_file = it->path() / ModelFilename(disk.config, *entry.backend);
     entry.fingerprint = disk.config_fingerprint;
     std::error_code file_ec;
     entry.fingerprint.model_mtime = MtimeNs(entry.model_file, file_ec);
@@ -345,14 +353,17 @@ void ModelRepository::ScheduleLoad(ModelEntry& entry, const DiskVersion& version
   const std::string name = entry.name;
   const int64_t number = version.version;
   const fs::path model_file = version.model_file;
+  const BackendFactory* backend = version.backend;
   const Fingerprint fingerprint = version.fingerprint;
   config::ModelConfig config = entry.disk->config;
   core::LogInfo("loading model version",
                 {{"model", name}, {"version", std::to_string(number)}, {"file", model_file.string()}});
-  bool posted = loader_->Post([this, name, number, model_file, fingerprint, config = std::move(config)]() mutable {
-    auto loaded = ModelVersion::Load(name, number, model_file, std::move(config), options_.version_options, metrics_);
-    FinishLoad(name, number, fingerprint, std::move(loaded));
-  });
+  bool posted =
+      loader_->Post([this, name, number, model_file, backend, fingerprint, config = std::move(config)]() mutable {
+        auto loaded = ModelVersion::Load(name, number, model_file, *backend, std::move(config),
+                                         options_.version_options, metrics_);
+        FinishLoad(name, number, fingerprint, std::move(loaded));
+      });
   if (!posted) record.loading = false;
 }
 
@@ -425,6 +436,9 @@ void ModelRepository::PublishState(const ModelEntry& entry) {
       std::transform(label.begin(), label.end(), label.begin(), [](unsigned char c) { return std::tolower(c); });
       metrics_->model_state.WithLabels({entry.name, version, label}).Set(state == current ? 1 : 0);
     }
+    // A loaded version keeps its own memory figure up to date; none is held
+    // once no object of this version is left.
+    if (!record.serving && record.unloading == 0) metrics_->model_memory_bytes.WithLabels({entry.name, version}).Set(0);
   }
 }
 

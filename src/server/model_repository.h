@@ -64,8 +64,9 @@ std::string_view ModelControlModeName(ModelControlMode mode);
 bool IsValidModelName(std::string_view name);
 
 struct ModelRepositoryOptions {
-  std::filesystem::path root;        // the repository directory, or
-  std::filesystem::path model_file;  // a single model file
+  std::filesystem::path root;                 // the repository directory, or
+  std::filesystem::path model_file;           // a single model file
+  const BackendRegistry* backends = nullptr;  // the model formats served; outlives the repository
   ModelControlMode mode = ModelControlMode::kNone;
   std::chrono::milliseconds poll_interval{15000};
   std::vector<std::string> startup_models;  // explicit mode: loaded by Start
@@ -138,6 +139,7 @@ class ModelRepository {
   struct DiskVersion {
     int64_t version = 0;
     std::filesystem::path model_file;
+    const BackendFactory* backend = nullptr;
     Fingerprint fingerprint;
   };
   struct DiskModel {

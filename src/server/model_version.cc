@@ -27,6 +27,23 @@ uint64_t Nanoseconds(Clock::duration d) {
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// A request that fits the model's signature and still fails is the model's
+// (or the server's) fault: it answers 5xx whatever code the backend used (a
+// kernel's InvalidArgument there means the model is broken, not the request).
+core::Status AsModelFault(const core::Status& status) {
+  switch (status.code()) {
+    case core::StatusCode::kInvalidArgument:
+    case core::StatusCode::kOutOfRange:
+    case core::StatusCode::kFailedPrecondition:
+    case core::StatusCode::kNotFound:
+    case core::StatusCode::kAlreadyExists:
+    case core::StatusCode::kUnauthenticated:
+      return core::Status(core::StatusCode::kInternal, status.message());
+    default:
+      return status;
+  }
+}
+
 }  // namespace
 
 std::string_view ModelVersionStateName(ModelVersionState state) {
@@ -45,11 +62,9 @@ std::string_view ModelVersionStateName(ModelVersionState state) {
   return "UNAVAILABLE";
 }
 
-core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(const std::string& name, int64_t version,
-                                                               const std::filesystem::path& model_file,
-                                                               config::ModelConfig config,
-                                                               const ModelVersionOptions& options,
-                                                               ServerMetrics* metrics) {
+core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
+    const std::string& name, int64_t version, const std::filesystem::path& model_file, const BackendFactory& backend,
+    config::ModelConfig config, const ModelVersionOptions& options, ServerMetrics* metrics) {
   auto start = Clock::now();
   std::unique_ptr<ModelVersion> loaded(new ModelVersion());
   loaded->name_ = name;
@@ -62,16 +77,16 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(const std::string
     return core::NotFound("{}: model file '{}' does not exist", prefix, model_file.string());
   }
   const int instances = InstanceCount(config);
-  engine::SessionOptions session_options;
-  session_options.intra_op_threads = IntraOpThreadsParameter(config).value_or(options.intra_op_threads);
-  if (session_options.intra_op_threads <= 0) {
-    session_options.intra_op_threads = std::max(1, core::HardwareThreads() / instances);
+  BackendLoadOptions load_options;
+  load_options.intra_op_threads = IntraOpThreadsParameter(config).value_or(options.intra_op_threads);
+  if (load_options.intra_op_threads <= 0) {
+    load_options.intra_op_threads = std::max(1, core::HardwareThreads() / instances);
   }
-  auto session = engine::Session::Load(model_file, session_options);
-  if (!session.ok()) return session.status().WithContext(prefix);
-  loaded->session_ = std::move(session).value();
+  auto loaded_backend = backend.load(model_file, config, load_options);
+  if (!loaded_backend.ok()) return loaded_backend.status().WithContext(prefix);
+  loaded->backend_ = std::move(loaded_backend).value();
 
-  auto signature = CompleteModelConfig(name, loaded->session_->inputs(), loaded->session_->outputs(), &config);
+  auto signature = CompleteModelConfig(name, loaded->backend_->signature(), backend, &config);
   if (!signature.ok()) return signature.status().WithContext(fmt::format("version {}", version));
   loaded->signature_ = std::move(signature).value();
   loaded->config_ = std::move(config);
@@ -85,6 +100,8 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(const std::string
   loaded->compute_seconds_ = &metrics->inference_compute_seconds.WithLabels({name, v});
   loaded->request_seconds_ = &metrics->inference_request_seconds.WithLabels({name, v});
   loaded->inflight_ = &metrics->inference_inflight.WithLabels({name, v});
+  loaded->memory_ = &metrics->model_memory_bytes.WithLabels({name, v});
+  loaded->memory_->Set(static_cast<double>(loaded->backend_->MemoryBytes()));
   Gauge* depth = &metrics->inference_queue_depth.WithLabels({name, v});
 
   ModelVersion* self = loaded.get();
@@ -212,7 +229,11 @@ void ModelVersion::Submit(std::shared_ptr<ModelVersion> self, InferRequest reque
 void ModelVersion::Execute(InferJob& job) {
   const auto start = Clock::now();
   const auto queue_time = start - job.enqueued;
-  auto outputs = session_->Run(job.request.inputs, job.request.outputs);
+  BackendRequest request;
+  request.inputs = job.request.inputs;
+  request.outputs = job.request.outputs;
+  BackendResponse run;
+  backend_->Run(std::span<const BackendRequest>(&request, 1), std::span<BackendResponse>(&run, 1));
   const auto end = Clock::now();
   const auto compute_time = end - start;
   const auto total_time = end - job.request.received;
@@ -230,10 +251,8 @@ void ModelVersion::Execute(InferJob& job) {
                                  std::memory_order_relaxed);
 
   core::Result<InferResponse> result = [&]() -> core::Result<InferResponse> {
-    if (!outputs.ok()) {
-      core::Status status = outputs.status().WithContext(Prefix());
-      // The engine reports bad inputs as kInvalidArgument; anything else is ours.
-      return status;
+    if (!run.status.ok()) {
+      return (run.fault == Fault::kCaller ? run.status : AsModelFault(run.status)).WithContext(Prefix());
     }
     InferResponse response;
     response.id = std::move(job.request.id);
@@ -241,11 +260,11 @@ void ModelVersion::Execute(InferJob& job) {
     response.model_version = version_;
     response.queue_time = queue_time;
     response.compute_time = compute_time;
-    response.outputs.reserve(outputs->size());
-    for (size_t i = 0; i < outputs->size(); ++i) {
+    response.outputs.reserve(run.outputs.size());
+    for (size_t i = 0; i < run.outputs.size(); ++i) {
       const std::string& output_name =
           job.request.outputs.empty() ? signature_.outputs[i].name : job.request.outputs[i];
-      core::Value& value = (*outputs)[i];
+      core::Value& value = run.outputs[i];
       if (!value.is_tensor()) {
         return core::Unimplemented("{}: output '{}' is {}, not a tensor; it cannot be returned", Prefix(), output_name,
                                    value.is_sequence() ? "a sequence" : "an empty optional");
@@ -260,12 +279,12 @@ void ModelVersion::Execute(InferJob& job) {
     stats_.success_count.fetch_add(1, std::memory_order_relaxed);
     stats_.success_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
   } else {
-    RecordOutcome(result.status().code() == core::StatusCode::kInvalidArgument ? Outcome::kClientError
-                                                                               : Outcome::kServerError);
+    RecordOutcome(!run.status.ok() && run.fault == Fault::kCaller ? Outcome::kClientError : Outcome::kServerError);
     stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
     stats_.fail_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
   }
   request_seconds_->Observe(Seconds(total_time));
+  memory_->Set(static_cast<double>(backend_->MemoryBytes()));
   inflight_->Add(-1);
   job.done(std::move(result));
 }

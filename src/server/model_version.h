@@ -1,9 +1,10 @@
 // ModelVersion: one loaded version of one model — its completed config, its
-// engine Session, its InstanceScheduler and its metrics.
+// Backend (whatever format the model is in), its InstanceScheduler and its
+// metrics.
 //
 // Lifecycle (driven by ModelRepository, see model_repository.h):
 //   loading    ModelVersion::Load runs on the repository's loader thread:
-//              reads the model, compiles the session, starts the instances.
+//              loads the model through its backend, starts the instances.
 //   ready      the repository puts a shared_ptr into its routing table;
 //              requests hold their own shared_ptr while they are queued or run.
 //   unloading  the repository drops its pointer; the version keeps serving
@@ -21,7 +22,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "engine/runtime/session.h"
+#include "server/backend.h"
 #include "server/infer_request.h"
 #include "server/instance_scheduler.h"
 #include "server/metrics.h"
@@ -54,11 +55,12 @@ struct ModelVersionOptions {
 
 class ModelVersion {
  public:
-  // Loads `model_file`, completes `config` from it and starts the instances.
-  // Errors name the model, the version and the reason.
+  // Loads `model_file` with `backend`, completes `config` from what it
+  // declares and starts the instances. Errors name the model, the version
+  // and the reason.
   static core::Result<std::unique_ptr<ModelVersion>> Load(const std::string& name, int64_t version,
                                                           const std::filesystem::path& model_file,
-                                                          config::ModelConfig config,
+                                                          const BackendFactory& backend, config::ModelConfig config,
                                                           const ModelVersionOptions& options, ServerMetrics* metrics);
   ~ModelVersion();
   ModelVersion(const ModelVersion&) = delete;
@@ -70,6 +72,7 @@ class ModelVersion {
   const config::ModelConfig& config() const { return config_; }
   const ModelSignature& signature() const { return signature_; }
   double load_seconds() const { return load_seconds_; }
+  size_t memory_bytes() const { return backend_->MemoryBytes(); }
   const ModelVersionStats& stats() const { return stats_; }
   size_t queue_depth() const { return scheduler_->depth(); }
 
@@ -96,7 +99,7 @@ class ModelVersion {
   std::string version_label_;
   config::ModelConfig config_;
   ModelSignature signature_;
-  std::unique_ptr<engine::Session> session_;
+  std::unique_ptr<Backend> backend_;
   std::unique_ptr<InstanceScheduler> scheduler_;
   double load_seconds_ = 0;
   ModelVersionStats stats_;
@@ -110,6 +113,7 @@ class ModelVersion {
   Histogram* compute_seconds_ = nullptr;
   Histogram* request_seconds_ = nullptr;
   Gauge* inflight_ = nullptr;
+  Gauge* memory_ = nullptr;
 };
 
 }  // namespace berth::server

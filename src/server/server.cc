@@ -4,15 +4,18 @@
 
 namespace berth::server {
 
-core::Result<std::unique_ptr<Server>> Server::Create(ServerOptions options) {
-  std::unique_ptr<Server> server(new Server(std::move(options)));
-  ASSIGN_OR_RETURN(server->repository_,
-                   ModelRepository::Create(server->options_.RepositoryOptions(), &server->metrics_));
+core::Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, BackendRegistry backends) {
+  std::unique_ptr<Server> server(new Server(std::move(options), std::move(backends)));
+  ModelRepositoryOptions repository = server->options_.RepositoryOptions();
+  repository.backends = &server->backends_;
+  ASSIGN_OR_RETURN(server->repository_, ModelRepository::Create(std::move(repository), &server->metrics_));
   return server;
 }
 
-Server::Server(ServerOptions options)
-    : options_(std::move(options)), metrics_(options_.server_version, options_.build_revision) {}
+Server::Server(ServerOptions options, BackendRegistry backends)
+    : options_(std::move(options)),
+      backends_(std::move(backends)),
+      metrics_(options_.server_version, options_.build_revision) {}
 
 Server::~Server() { Stop(); }
 
@@ -88,9 +91,9 @@ core::Result<ModelReadiness> Server::GetModelReadiness(std::string_view name, in
   return core::NotFound("model '{}' has no version {}", name, version);
 }
 
-core::Result<std::string> Server::GetModelConfigJson(std::string_view name, int64_t version) const {
+core::Result<config::ModelConfig> Server::GetModelConfig(std::string_view name, int64_t version) const {
   ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> model, repository_->Acquire(name, version));
-  return ModelConfigToJson(model->config());
+  return model->config();
 }
 
 core::Result<std::vector<ModelStatistics>> Server::GetModelStatistics(std::string_view name, int64_t version) const {

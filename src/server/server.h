@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "server/backend.h"
 #include "server/infer_request.h"
 #include "server/metrics.h"
 #include "server/model_repository.h"
@@ -64,7 +65,8 @@ struct ModelStatistics {
 
 class Server {
  public:
-  static core::Result<std::unique_ptr<Server>> Create(ServerOptions options);
+  // `backends`: the model formats this server serves (see backend.h).
+  static core::Result<std::unique_ptr<Server>> Create(ServerOptions options, BackendRegistry backends);
   ~Server();
 
   core::Status Start();
@@ -78,7 +80,7 @@ class Server {
 
   core::Result<ModelMetadata> GetModelMetadata(std::string_view name, int64_t version) const;
   core::Result<ModelReadiness> GetModelReadiness(std::string_view name, int64_t version) const;
-  core::Result<std::string> GetModelConfigJson(std::string_view name, int64_t version) const;
+  core::Result<config::ModelConfig> GetModelConfig(std::string_view name, int64_t version) const;
   // name empty = every model; version 0 = every version.
   core::Result<std::vector<ModelStatistics>> GetModelStatistics(std::string_view name, int64_t version) const;
   std::vector<ModelStatus> RepositoryIndex() const;
@@ -94,9 +96,10 @@ class Server {
   ModelRepository& repository() { return *repository_; }
 
  private:
-  explicit Server(ServerOptions options);
+  Server(ServerOptions options, BackendRegistry backends);
 
   const ServerOptions options_;
+  const BackendRegistry backends_;  // before the repository, which points into it
   ServerMetrics metrics_;
   std::unique_ptr<ModelRepository> repository_;
   std::atomic<bool> started_{false};

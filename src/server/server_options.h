@@ -1,9 +1,8 @@
-// ServerOptions: every setting of `berth serve`, with its flag and its
-// BERTH_* environment variable (flags win over the environment). The table
-// in docs/SERVING.md mirrors AddServerOptions; keep the two in step.
+// ServerOptions: every setting of `berth serve`. The flags and BERTH_*
+// environment variables that set them are cli/serve_options.cc's (flags win
+// over the environment); the table in docs/SERVING.md mirrors it.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,10 +59,6 @@ struct ServerOptions {
   core::Status Finalize();
   ModelRepositoryOptions RepositoryOptions() const;
 };
-
-// Adds every option to `command` (flags, BERTH_* environment variables,
-// defaults, help). The values land in `options` when the command line is parsed.
-void AddServerOptions(CLI::App& command, ServerOptions* options);
 
 // Parses "text|json" and "debug|info|warning|error".
 core::Result<core::LogFormat> ParseLogFormat(std::string_view text);

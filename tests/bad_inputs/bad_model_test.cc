@@ -1,5 +1,7 @@
 // Bad model files: each must give a clear one-line error and a non-zero exit
 // from `berth run` (never a crash), and a non-OK Status from the loader API.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,11 +10,8 @@
 #include <random>
 #include <string>
 
-#include <gtest/gtest.h>
-#include <onnx/onnx_pb.h>
-
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth {
 namespace {
@@ -28,7 +27,8 @@ struct CommandResult {
 // Runs `berth run MODEL` and captures stderr.
 CommandResult RunBerth(const fs::path& model) {
   fs::path err_file = model.string() + ".stderr";
-  std::string command = std::string(BERTH_BINARY) + " run '" + model.string() + "' >/dev/null 2>'" + err_file.string() + "'";
+  std::string command =
+      std::string(BERTH_BINARY) + " run '" + model.string() + "' >/dev/null 2>'" + err_file.string() + "'";
   int status = std::system(command.c_str());
   CommandResult result;
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);

@@ -16,7 +16,6 @@
   Dockerfile's runtime stage, .dockerignore, yamllint.
 Run: deploy_test.py --berth build/berth
 """
-import argparse
 import json
 import os
 import re
@@ -31,6 +30,9 @@ import unittest
 import urllib.request
 
 import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import berth_cli_test  # noqa: E402
 
 BERTH = None
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -424,14 +426,5 @@ class DeployTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
-def main():
-    global BERTH
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--berth", required=True)
-    args, rest = parser.parse_known_args()
-    BERTH = os.path.abspath(args.berth)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    berth_cli_test.main(sys.modules[__name__])

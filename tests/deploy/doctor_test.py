@@ -4,13 +4,15 @@
 where they differ), and the driver / CUDA verdicts follow NVIDIA's table, checked
 on fake driver version files. Run: doctor_test.py --berth build/berth
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import berth_cli_test  # noqa: E402
 
 BERTH = None
 
@@ -171,14 +173,5 @@ class DoctorTest(unittest.TestCase):
         self.assertEqual(code, 1)
 
 
-def main():
-    global BERTH
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--berth", required=True)
-    args, rest = parser.parse_known_args()
-    BERTH = os.path.abspath(args.berth)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    berth_cli_test.main(sys.modules[__name__])

@@ -94,6 +94,16 @@ def binary_model(path, op="Add", width=4):
     _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def reshape_model(path, input_shape, target_shape):
+    """y = Reshape(x, target_shape) on FP32 x of `input_shape`; the target is a
+    constant, so a mismatch makes a model that loads but can never run."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    shape = numpy_helper.from_array(np.array(target_shape, dtype=np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"])], "reshape", [x], [y], [shape])
+    _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def two_output_model(path):
     """sum = x + y, product = x * y on FP32 [N, 4]."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])

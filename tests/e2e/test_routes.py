@@ -390,5 +390,41 @@ class SingleModelFileAndEnvironment(t.unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class FaultAttribution(t.unittest.TestCase):
+    """Whose fault a failed inference is decides its status: a request that
+    does not fit the model is the client's (400, outcome client_error); a
+    request that fits and still fails inside a broken model is the model's
+    (500, server_error), even when the kernel reports it as a bad argument."""
+
+    def test_broken_model_is_500_bad_request_is_400(self):
+        repo = t.temp_dir("berth-fault-")
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        # Loads (shape inference is advisory) but can never run: [1, 4] has 4
+        # elements and the constant shape asks for 3.
+        t.reshape_model(os.path.join(repo, "broken", "1", "model.onnx"), [1, 4], [3])
+        server = t.BerthServer(["--model-repository", repo])
+        try:
+            server.wait_ready()
+            good = t.infer_body([{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}])
+            status, body = t.post_json(server.port, "/v2/models/broken/infer", good)
+            self.assertEqual(status, 500, body)
+            self.assertIn("model 'broken' version 1", body["error"])
+            self.assertIn("Reshape", body["error"])
+            wrong_shape = t.infer_body(t.add_inputs([[1, 2, 3]], [[1, 2, 3]]))
+            status, body = t.post_json(server.port, "/v2/models/add/infer", wrong_shape)
+            self.assertEqual(status, 400, body)
+            self.assertIn("input 'x' expects", body["error"])
+            families = t.scrape(server.port)
+            outcome = lambda model, kind: t.metric_value(families, "berth_inference_requests_total", model=model,
+                                                         version="1", outcome=kind)
+            self.assertEqual((outcome("broken", "server_error"), outcome("broken", "client_error")), (1, 0))
+            self.assertEqual((outcome("add", "client_error"), outcome("add", "server_error")), (1, 0))
+            # The server stays ready, and the broken model keeps answering 500.
+            self.assertEqual(t.request(server.port, "GET", "/v2/health/ready")[0], 200)
+            self.assertEqual(t.post_json(server.port, "/v2/models/broken/infer", good)[0], 500)
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     t.main()

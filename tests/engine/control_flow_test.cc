@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "core/tensor_compare.h"
-#include "engine/kernels/op_registry.h"
+#include "engine/kernels/builtin_kernels.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/execution_plan.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "test_models.h"
 
 namespace berth::engine {
@@ -168,7 +168,7 @@ TEST(Loop, InfersCarriedAndStackedTypes) {
   auto model = LoadModelFromBytes(testing::Serialize(LoopModel(false)), {});
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   std::unordered_map<std::string, ValueType> types;
-  ASSERT_TRUE(InferGraphTypes((*model)->graph, OpRegistry::Builtin(), {}, &types).ok());
+  ASSERT_TRUE(InferGraphTypes((*model)->graph, BuiltinOpRegistry(), {}, &types).ok());
   EXPECT_EQ(types["y_final"].ToString(), "float32[2]");
   // The trip count is not static: the stacked axis is unknown.
   EXPECT_EQ(types["scans"].ToString(), "float32[?,2]");

@@ -13,7 +13,7 @@
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "single_node_model.h"
 
 namespace berth::engine {
@@ -178,8 +178,10 @@ Geometry ConvGeometry(const ConvCase& c) {
   g.group = c.group;
   g.strides = c.strides.empty() ? std::vector<int64_t>(rank, 1) : c.strides;
   g.dilations = c.dilations.empty() ? std::vector<int64_t>(rank, 1) : c.dilations;
-  g.pad_begin = c.pads.empty() ? std::vector<int64_t>(rank, 0) : std::vector<int64_t>(c.pads.begin(), c.pads.begin() + rank);
-  g.pad_end = c.pads.empty() ? std::vector<int64_t>(rank, 0) : std::vector<int64_t>(c.pads.begin() + rank, c.pads.end());
+  g.pad_begin =
+      c.pads.empty() ? std::vector<int64_t>(rank, 0) : std::vector<int64_t>(c.pads.begin(), c.pads.begin() + rank);
+  g.pad_end =
+      c.pads.empty() ? std::vector<int64_t>(rank, 0) : std::vector<int64_t>(c.pads.begin() + rank, c.pads.end());
   return g;
 }
 
@@ -203,8 +205,7 @@ TEST(Convolution, ConvMatchesReferenceWithGraphAndConstantWeights) {
     for (bool constant : {false, true}) {
       SCOPED_TRACE(std::string(c.name) + (constant ? " (constant W, B)" : " (W, B as inputs)"));
       std::vector<float> x = Random(Count(c.x), 1), w = Random(Count(c.w), 2), b = Random(c.w[0], 3);
-      std::vector<TestInput> inputs = {{"x", Tensor::FromVector(x, c.x)},
-                                       {"w", Tensor::FromVector(w, c.w), constant}};
+      std::vector<TestInput> inputs = {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), constant}};
       if (c.bias) inputs.push_back({"b", Tensor::FromVector(b, {c.w[0]}), constant});
       auto outputs = RunNodeChecked("Conv", inputs, ConvAttributes(c));
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
@@ -226,7 +227,8 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
     std::vector<int64_t> pads;
   };
   // in 7, s 2, k 3 -> out 4, total 2; in 8, s 2, k 4 -> out 4, total 2... with dilation 1.
-  for (const Case& c : {Case{"SAME_UPPER", {1, 1, 1, 1}}, Case{"SAME_LOWER", {1, 1, 1, 1}}, Case{"VALID", {0, 0, 0, 0}}}) {
+  for (const Case& c :
+       {Case{"SAME_UPPER", {1, 1, 1, 1}}, Case{"SAME_LOWER", {1, 1, 1, 1}}, Case{"VALID", {0, 0, 0, 0}}}) {
     SCOPED_TRACE(c.auto_pad);
     auto outputs = RunNodeChecked("Conv", {{"x", Tensor::FromVector(x, xs)}, {"w", Tensor::FromVector(w, ws), true}},
                                   {String("auto_pad", c.auto_pad), Ints("strides", {2, 2})});
@@ -240,8 +242,8 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
   // An odd total: in 6, s 1, k 4 -> total 3: UPPER puts 2 at the end, LOWER 2 at the start.
   TensorShape xs2 = {1, 1, 6}, ws2 = {1, 1, 4};
   std::vector<float> x2 = Random(6, 6), w2 = Random(4, 7);
-  for (auto [auto_pad, pads] : {std::pair{"SAME_UPPER", std::vector<int64_t>{1, 2}},
-                                std::pair{"SAME_LOWER", std::vector<int64_t>{2, 1}}}) {
+  for (auto [auto_pad, pads] :
+       {std::pair{"SAME_UPPER", std::vector<int64_t>{1, 2}}, std::pair{"SAME_LOWER", std::vector<int64_t>{2, 1}}}) {
     SCOPED_TRACE(auto_pad);
     auto outputs = RunNodeChecked("Conv", {{"x", Tensor::FromVector(x2, xs2)}, {"w", Tensor::FromVector(w2, ws2)}},
                                   {String("auto_pad", auto_pad)});
@@ -346,8 +348,8 @@ TEST(Convolution, ConvCachesPrimitivesPerShapeAcrossThreads) {
     inputs.push_back(Tensor::FromVector(x, shapes[i]));
     TensorShape shape;
     ConvCase c{"", shapes[i], ws, 1, {}, {}, {1, 1, 1, 1}};
-    expected.push_back(FloatTensor(ReferenceConv(AsDouble(x), shapes[i], AsDouble(w), ws, &bd, ConvGeometry(c), &shape),
-                                   shape));
+    expected.push_back(
+        FloatTensor(ReferenceConv(AsDouble(x), shapes[i], AsDouble(w), ws, &bd, ConvGeometry(c), &shape), shape));
   }
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
@@ -487,8 +489,7 @@ TEST(Convolution, ConvTransposeMatchesReference) {
       std::vector<core::Float16> xh = half(x), wh = half(w), bh = half(b);
       std::vector<double> bhd = widen(bh);
       TensorShape half_shape;
-      std::vector<double> want =
-          ReferenceConvTranspose(widen(xh), c.x, widen(wh), c.w, &bhd, g, out, &half_shape);
+      std::vector<double> want = ReferenceConvTranspose(widen(xh), c.x, widen(wh), c.w, &bhd, g, out, &half_shape);
       auto outputs = RunNodeChecked("ConvTranspose",
                                     {{"x", Tensor::FromVector(xh, c.x)},
                                      {"w", Tensor::FromVector(wh, c.w), true},
@@ -520,8 +521,7 @@ TEST(Convolution, ConvTransposeRejectsBadShapes) {
   // Pads larger than the full output.
   outputs = RunNodeChecked("ConvTranspose", {{"x", x}, {"w", w3}}, {Ints("pads", {4, 0, 3, 0})});
   ASSERT_FALSE(outputs.ok());
-  EXPECT_NE(outputs.status().message().find("negative output extent"), std::string::npos)
-      << outputs.status().message();
+  EXPECT_NE(outputs.status().message().find("negative output extent"), std::string::npos) << outputs.status().message();
 }
 
 // ---------------------------------------------------------------------------
@@ -556,8 +556,8 @@ TEST(Convolution, ConvIntegerWithPerChannelZeroPointsAndMixedSigns) {
   std::vector<uint8_t> wz = {3, 250, 128, 0, 7, 77};
   int8_t xz = -5;
   TensorShape shape;
-  std::vector<double> expected = ReferenceIntegerConv(x, xz, xs, w, std::vector<int>(wz.begin(), wz.end()), ws,
-                                                      ConvGeometry(c), &shape);
+  std::vector<double> expected =
+      ReferenceIntegerConv(x, xz, xs, w, std::vector<int>(wz.begin(), wz.end()), ws, ConvGeometry(c), &shape);
   std::vector<int32_t> expected_int(expected.begin(), expected.end());
   for (bool constant : {false, true}) {
     SCOPED_TRACE(constant ? "constant w" : "w as input");
@@ -600,8 +600,8 @@ TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
   for (DataType y_type : {DataType::kUInt8, DataType::kInt8}) {
     const int yz = y_type == DataType::kUInt8 ? 128 : -3;
     TensorShape shape;
-    std::vector<double> acc = ReferenceIntegerConv(x, xz, xs, w, std::vector<int>(wz.begin(), wz.end()), ws,
-                                                   ConvGeometry(c), &shape);
+    std::vector<double> acc =
+        ReferenceIntegerConv(x, xz, xs, w, std::vector<int>(wz.begin(), wz.end()), ws, ConvGeometry(c), &shape);
     const int64_t plane = Count(shape) / 4;
     std::vector<uint8_t> expected_u8;
     std::vector<int8_t> expected_s8;
@@ -631,8 +631,8 @@ TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
                                      {"b", Tensor::FromVector(bias, {4})}},
                                     ConvAttributes(c), 1, 10);
       ASSERT_TRUE(outputs.ok()) << outputs.status().message();
-      Tensor expected = y_type == DataType::kUInt8 ? Tensor::FromVector(expected_u8, shape)
-                                                   : Tensor::FromVector(expected_s8, shape);
+      Tensor expected =
+          y_type == DataType::kUInt8 ? Tensor::FromVector(expected_u8, shape) : Tensor::FromVector(expected_s8, shape);
       core::Status status = core::CompareTensors(expected, (*outputs)[0]);
       EXPECT_TRUE(status.ok()) << status.message();
     }

@@ -1,7 +1,7 @@
 // Element-wise kernels: edge cases the ONNX conformance suite does not cover
 // (integer semantics, rounding, string casts, broadcasting layouts, legacy
 // opsets, errors), and the vectorised math against libm.
-#include "engine/kernels/elementwise.h"
+#include "engine/kernels/elementwise/elementwise.h"
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
@@ -15,7 +15,7 @@
 #include "core/cpu_features.h"
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::engine {
 namespace {
@@ -406,13 +406,21 @@ TEST(ElementwiseFloat, BaselineAndX86_64V3LoopsAreBothAccurate) {
       for (size_t i = 0; i < in.size(); ++i) largest = std::max(largest, ulps(out[i], reference(double(in[i]))));
       return largest;
     };
-    EXPECT_LE(worst(wide, [](float x) { return VectorExp(x); }, [](double x) { return std::exp(x); }), 2) << isa_name;
-    EXPECT_LE(worst(wide, [](float x) { return VectorSigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }),
+    EXPECT_LE(worst(
+                  wide, [](float x) { return VectorExp(x); }, [](double x) { return std::exp(x); }),
+              2)
+        << isa_name;
+    EXPECT_LE(worst(
+                  wide, [](float x) { return VectorSigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }),
               3)
         << isa_name;
-    EXPECT_LE(worst(narrow, [](float x) { return VectorTanh(x); }, [](double x) { return std::tanh(x); }), 3)
+    EXPECT_LE(worst(
+                  narrow, [](float x) { return VectorTanh(x); }, [](double x) { return std::tanh(x); }),
+              3)
         << isa_name;
-    EXPECT_LE(worst(narrow, [](float x) { return VectorErf(x); }, [](double x) { return std::erf(x); }), 3)
+    EXPECT_LE(worst(
+                  narrow, [](float x) { return VectorErf(x); }, [](double x) { return std::erf(x); }),
+              3)
         << isa_name;
     // GELU's 1 + erf cancels for negative x: bounded in absolute terms.
     std::vector<float> gelu = map(narrow, [](float x) { return VectorGeluErf(x); });

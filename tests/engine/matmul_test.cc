@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "core/tensor_compare.h"
-#include "engine/kernels/matmul_common.h"
+#include "engine/kernels/matmul/matmul_common.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "single_node_model.h"
 #include "test_models.h"
 
@@ -270,8 +270,8 @@ TEST(MatMulKernel, PrepackedWeightsAreHeldOnce) {
 TEST(MatMulKernel, SharedWeightsAreKept) {
   const TensorShape b_shape{8, 4};
   const auto b = RandomValues(32, 5);
-  auto model = BuildModel("MatMul", {{"a", Make<float>({1, 8}, RandomValues(8, 6))}, {"b", Make<float>(b_shape, b), true}},
-                          1, {}, 17);
+  auto model = BuildModel(
+      "MatMul", {{"a", Make<float>({1, 8}, RandomValues(8, 6))}, {"b", Make<float>(b_shape, b), true}}, 1, {}, 17);
   ASSERT_TRUE(model);
   ValueInfo b_output;
   b_output.name = "b";
@@ -317,9 +317,9 @@ TEST(PackedWeights, WinogradCopyAfterThePlainWeightsAreGone) {
   memory::desc winograd;
   try {
     const memory::desc act({1, 32, 14, 14}, memory::data_type::f32, memory::format_tag::nChw16c);
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
-                                         act, memory::desc(dims, memory::data_type::f32, memory::format_tag::any),
-                                         act, {1, 1}, {1, 1}, {1, 1});
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd, act,
+                                         memory::desc(dims, memory::data_type::f32, memory::format_tag::any), act,
+                                         {1, 1}, {1, 1}, {1, 1});
     winograd = dnnl::convolution_forward::primitive_desc(desc, dnnl::engine(dnnl::engine::kind::cpu, 0)).weights_desc();
   } catch (const dnnl::error&) {
     GTEST_SKIP() << "oneDNN has no Winograd convolution on this CPU";

@@ -12,7 +12,7 @@
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "single_node_model.h"
 #include "test_models.h"
 
@@ -24,8 +24,8 @@ using core::Tensor;
 using core::TensorShape;
 using testing::Float;
 using testing::Int;
-using testing::Make;
 using testing::Ints;
+using testing::Make;
 using testing::RunNode;
 using testing::TestInput;
 

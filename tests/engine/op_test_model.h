@@ -10,16 +10,16 @@
 // and shape, initializers are embedded. Absent optional inputs/outputs are "".
 #pragma once
 
+#include <onnx/onnx_pb.h>
+
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <onnx/onnx_pb.h>
-
 #include "core/tensor.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace berth::engine::testing {
 

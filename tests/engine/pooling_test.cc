@@ -16,7 +16,7 @@
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "single_node_model.h"
 
 namespace berth::engine {
@@ -75,8 +75,8 @@ struct PoolResult {
 PoolResult ReferencePool(Kind kind, const PoolCase& c, const std::vector<double>& x, int storage_order = 0,
                          double p = 2) {
   const size_t rank = c.x.size() - 2;
-  std::vector<int64_t> in(c.x.begin() + 2, c.x.end()), out(rank), strides(rank, 1), dilations(rank, 1),
-      begin(rank, 0), end(rank, 0);
+  std::vector<int64_t> in(c.x.begin() + 2, c.x.end()), out(rank), strides(rank, 1), dilations(rank, 1), begin(rank, 0),
+      end(rank, 0);
   for (size_t a = 0; a < rank; ++a) {
     if (!c.strides.empty()) strides[a] = c.strides[a];
     if (!c.dilations.empty()) dilations[a] = c.dilations[a];
@@ -319,8 +319,8 @@ TEST(Pooling, GlobalPools) {
       const char* name;
       Kind kind;
     };
-    for (Op op : {Op{"GlobalMaxPool", Kind::kMax}, Op{"GlobalAveragePool", Kind::kAverage},
-                  Op{"GlobalLpPool", Kind::kLp}}) {
+    for (Op op :
+         {Op{"GlobalMaxPool", Kind::kMax}, Op{"GlobalAveragePool", Kind::kAverage}, Op{"GlobalLpPool", Kind::kLp}}) {
       SCOPED_TRACE(std::string(op.name) + " " + core::ShapeToString(shape));
       PoolResult expected = ReferencePool(op.kind, c, x);
       auto outputs = RunNodeChecked(op.name, {{"x", Tensor::FromVector(xf, shape)}}, {}, 1, 2);
@@ -405,8 +405,8 @@ TEST(Pooling, RejectsBadAttributes) {
 
 TEST(Pooling, CachesPrimitivesPerShapeAcrossThreads) {
   PoolCase c{"cache", {1, 3, 10, 10}, {3, 3}, {2, 2}, {}, {1, 1, 1, 1}, true};
-  auto session = MakeSession(SingleNode("MaxPool", {{"x", Tensor::FromVector(Random(300, 9), c.x)}},
-                                        PoolAttributes(c), 1, 12, /*dynamic=*/true));
+  auto session = MakeSession(SingleNode("MaxPool", {{"x", Tensor::FromVector(Random(300, 9), c.x)}}, PoolAttributes(c),
+                                        1, 12, /*dynamic=*/true));
   ASSERT_TRUE(session.ok()) << session.status().message();
   std::vector<TensorShape> shapes = {{1, 3, 10, 10}, {2, 5, 9, 13}};
   std::vector<Tensor> inputs, expected;

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "core/tensor_compare.h"
-#include "engine/kernels/recurrent_math.h"
+#include "engine/kernels/recurrent/recurrent_math.h"
 #include "op_test_model.h"
 
 namespace berth::engine {
@@ -95,7 +95,9 @@ Reference RunReference(const Config& config, const Data& data, const std::vector
   for (int64_t d = 0; d < dirs; ++d) {
     const bool backward = config.direction == "reverse" || d == 1;
     const Act* f = &acts[d * per_dir];
-    auto clip = [&](double v) { return config.clip > 0 ? std::min(std::max(v, -double(config.clip)), double(config.clip)) : v; };
+    auto clip = [&](double v) {
+      return config.clip > 0 ? std::min(std::max(v, -double(config.clip)), double(config.clip)) : v;
+    };
     // Gate g's pre-activation part from x (with Wb) and from a hidden vector (with Rb).
     auto wx = [&](int64_t gate, int64_t j, int64_t t, int64_t b) {
       double s = config.bias ? data.b[d * 2 * G * H + gate * H + j] : 0.0;
@@ -129,8 +131,8 @@ Reference RunReference(const Config& config, const Data& data, const std::vector
             rh_prod[j] = r[j] * h[j];
           }
           for (int64_t j = 0; j < H; ++j) {
-            double pre = config.linear_before_reset ? wx(2, j, t, b) + r[j] * rh(2, j, h)
-                                                    : wx(2, j, t, b) + rh(2, j, rh_prod);
+            double pre =
+                config.linear_before_reset ? wx(2, j, t, b) + r[j] * rh(2, j, h) : wx(2, j, t, b) + rh(2, j, rh_prod);
             double candidate = Apply(f[1], clip(pre));
             next[j] = (1 - z[j]) * candidate + z[j] * h[j];
           }
@@ -139,7 +141,8 @@ Reference RunReference(const Config& config, const Data& data, const std::vector
           std::vector<double> c_next(H);
           for (int64_t j = 0; j < H; ++j) {
             double i = Apply(f[0], clip(wx(0, j, t, b) + rh(0, j, h) + peep(0, j) * c[j]));
-            double fg = config.input_forget ? 1 - i : Apply(f[0], clip(wx(2, j, t, b) + rh(2, j, h) + peep(2, j) * c[j]));
+            double fg =
+                config.input_forget ? 1 - i : Apply(f[0], clip(wx(2, j, t, b) + rh(2, j, h) + peep(2, j) * c[j]));
             double cc = Apply(f[1], clip(wx(3, j, t, b) + rh(3, j, h)));
             c_next[j] = fg * c[j] + i * cc;
             double o = Apply(f[0], clip(wx(1, j, t, b) + rh(1, j, h) + peep(1, j) * c_next[j]));
@@ -221,7 +224,8 @@ void CheckAgainstReference(const Config& config, double tolerance = 1e-4, int op
 
   OpTestModel model(OpName(config.cell), opset);
   const core::TensorShape x_shape = config.layout == 0 ? core::TensorShape{S, B, I} : core::TensorShape{B, S, I};
-  const core::TensorShape state_shape = config.layout == 0 ? core::TensorShape{dirs, B, H} : core::TensorShape{B, dirs, H};
+  const core::TensorShape state_shape =
+      config.layout == 0 ? core::TensorShape{dirs, B, H} : core::TensorShape{B, dirs, H};
   model.Input("X", Make<T>(data.x, x_shape));
   auto weight = [&](const std::string& name, const std::vector<float>& v, core::TensorShape shape) {
     if (config.weights_as_initializers) {
@@ -289,8 +293,10 @@ void CheckAgainstReference(const Config& config, double tolerance = 1e-4, int op
   core::Tolerance tol{tolerance, tolerance};
   EXPECT_TRUE(core::CompareTensors(ToReferenceTensor(expected.y, y_shape), AsFloat(outputs[0].tensor()), tol).ok())
       << core::CompareTensors(ToReferenceTensor(expected.y, y_shape), AsFloat(outputs[0].tensor()), tol).ToString();
-  EXPECT_TRUE(core::CompareTensors(ToReferenceTensor(expected.y_h, state_shape), AsFloat(outputs[1].tensor()), tol).ok())
-      << core::CompareTensors(ToReferenceTensor(expected.y_h, state_shape), AsFloat(outputs[1].tensor()), tol).ToString();
+  EXPECT_TRUE(
+      core::CompareTensors(ToReferenceTensor(expected.y_h, state_shape), AsFloat(outputs[1].tensor()), tol).ok())
+      << core::CompareTensors(ToReferenceTensor(expected.y_h, state_shape), AsFloat(outputs[1].tensor()), tol)
+             .ToString();
   if (config.cell == Cell::kLstm) {
     EXPECT_TRUE(
         core::CompareTensors(ToReferenceTensor(expected.y_c, state_shape), AsFloat(outputs[2].tensor()), tol).ok());
@@ -361,7 +367,7 @@ TEST(Recurrent, ActivationAlphaBetaAreConsumedInOrder) {
   Config config;
   config.cell = Cell::kLstm;
   config.direction = "bidirectional";
-  config.activations = {{"LeakyRelu", 0.2f}, {"Tanh"}, {"HardSigmoid", 0.3f, 0.4f},
+  config.activations = {{"LeakyRelu", 0.2f},        {"Tanh"},     {"HardSigmoid", 0.3f, 0.4f},
                         {"ScaledTanh", 0.9f, 1.1f}, {"Softsign"}, {"Affine", 0.5f, 0.1f}};
   CheckAgainstReference<float>(config);
   Config rnn;

@@ -1,4 +1,4 @@
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 #include <gtest/gtest.h>
 

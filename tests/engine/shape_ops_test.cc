@@ -10,7 +10,7 @@
 #include <random>
 
 #include "core/tensor_compare.h"
-#include "engine/kernels/shape_util.h"
+#include "engine/kernels/tensor/shape_util.h"
 #include "op_test_model.h"
 
 namespace berth::engine {

@@ -19,7 +19,7 @@
 
 #include "core/tensor.h"
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 #include "op_test_model.h"
 
 namespace berth::engine::testing {

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "engine/onnx/model_loader.h"
-#include "engine/runtime/session.h"
+#include "engine/session.h"
 
 namespace {
 constexpr int64_t kMaxInputElements = 1 << 16;

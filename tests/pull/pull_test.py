@@ -12,7 +12,6 @@ directory with Range support and injects faults by path prefix:
 Every request is logged (method, path, Range) so tests can check retries and
 resumes. Run: pull_test.py --berth build/berth
 """
-import argparse
 import hashlib
 import hmac
 import http.server
@@ -30,6 +29,9 @@ import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import berth_cli_test  # noqa: E402
 
 BERTH = None
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -423,14 +425,5 @@ class PullTest(unittest.TestCase):
         self.assertIn("--model-repository", r.stderr)
 
 
-def main():
-    global BERTH
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--berth", required=True)
-    args, rest = parser.parse_known_args()
-    BERTH = os.path.abspath(args.berth)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    berth_cli_test.main(sys.modules[__name__])

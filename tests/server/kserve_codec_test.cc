@@ -1,4 +1,4 @@
-#include "server/kserve_codec.h"
+#include "server/kserve/kserve_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "server/auth.h"
+#include "server/http/auth.h"
 #include "server/metrics.h"
 
 namespace berth::server {

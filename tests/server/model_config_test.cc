@@ -5,8 +5,28 @@
 namespace berth::server {
 namespace {
 
-engine::ValueInfo Info(const std::string& name, core::DataType dtype, core::TensorShape shape) {
-  return {name, engine::ValueType::TensorFromShape(dtype, shape), ""};
+DeclaredTensor Info(const std::string& name, core::DataType dtype, core::TensorShape shape) {
+  DeclaredTensor tensor;
+  tensor.name = name;
+  tensor.dtype = dtype;
+  tensor.rank_known = true;
+  tensor.shape = std::move(shape);
+  return tensor;
+}
+
+// What the ONNX backend reports (tests/server/backend_test.cc covers the choice).
+BackendFactory Onnx() {
+  BackendFactory factory;
+  factory.name = "ONNX";
+  factory.backend = "berth";
+  factory.platform = "onnxruntime_onnx";
+  factory.default_model_filename = "model.onnx";
+  return factory;
+}
+
+// The model's declaration as a backend gives it.
+DeclaredSignature Declared(std::vector<DeclaredTensor> inputs, std::vector<DeclaredTensor> outputs) {
+  return {std::move(inputs), std::move(outputs)};
 }
 
 TEST(ModelConfig, ParsesTritonFieldsAndSkipsUnknownOnes) {
@@ -56,9 +76,6 @@ TEST(ModelConfig, ValidationRejectsWhatBerthCannotServe) {
   config.set_name("other");
   EXPECT_FALSE(ValidateModelConfig(config, "digits").ok());
   config.set_name("");
-  config.set_platform("tensorflow_savedmodel");
-  EXPECT_EQ(ValidateModelConfig(config, "digits").code(), core::StatusCode::kUnimplemented);
-  config.set_platform("");
   config.add_instance_group()->set_kind(config::ModelInstanceGroup::KIND_GPU);
   EXPECT_EQ(ValidateModelConfig(config, "digits").code(), core::StatusCode::kUnimplemented);
   config.clear_instance_group();
@@ -81,8 +98,9 @@ TEST(ModelConfig, VersionPolicies) {
 
 TEST(ModelConfig, DerivesEverythingFromTheModel) {
   config::ModelConfig config;
-  auto signature = CompleteModelConfig("m", {Info("x", core::DataType::kFloat32, {-1, 4})},
-                                       {Info("y", core::DataType::kInt64, {-1})}, &config);
+  auto signature = CompleteModelConfig(
+      "m", Declared({Info("x", core::DataType::kFloat32, {-1, 4})}, {Info("y", core::DataType::kInt64, {-1})}), Onnx(),
+      &config);
   ASSERT_TRUE(signature.ok()) << signature.status().ToString();
   EXPECT_EQ(config.name(), "m");
   EXPECT_EQ(config.platform(), "onnxruntime_onnx");
@@ -100,8 +118,9 @@ TEST(ModelConfig, BatchDimensionIsLeftOutOfConfigDims) {
   auto* input = config.add_input();
   input->set_name("x");
   input->add_dims(-1);
-  auto signature = CompleteModelConfig("m", {Info("x", core::DataType::kFloat32, {-1, 4})},
-                                       {Info("y", core::DataType::kFloat32, {-1, 4})}, &config);
+  auto signature = CompleteModelConfig(
+      "m", Declared({Info("x", core::DataType::kFloat32, {-1, 4})}, {Info("y", core::DataType::kFloat32, {-1, 4})}),
+      Onnx(), &config);
   ASSERT_TRUE(signature.ok()) << signature.status().ToString();
   EXPECT_EQ(signature->inputs[0].shape, (core::TensorShape{-1, 4}));  // config -1 refined by the model
   EXPECT_EQ(config.input(0).data_type(), config::TYPE_FP32);
@@ -113,7 +132,7 @@ TEST(ModelConfig, ConflictsWithTheModelAreErrors) {
   auto* input = wrong_type.add_input();
   input->set_name("x");
   input->set_data_type(config::TYPE_INT32);
-  auto result = CompleteModelConfig("m", {Info("x", core::DataType::kFloat32, {2})}, {}, &wrong_type);
+  auto result = CompleteModelConfig("m", Declared({Info("x", core::DataType::kFloat32, {2})}, {}), Onnx(), &wrong_type);
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("TYPE_INT32"), std::string::npos);
 
@@ -121,11 +140,12 @@ TEST(ModelConfig, ConflictsWithTheModelAreErrors) {
   input = wrong_dims.add_input();
   input->set_name("x");
   input->add_dims(3);
-  EXPECT_FALSE(CompleteModelConfig("m", {Info("x", core::DataType::kFloat32, {2})}, {}, &wrong_dims).ok());
+  EXPECT_FALSE(
+      CompleteModelConfig("m", Declared({Info("x", core::DataType::kFloat32, {2})}, {}), Onnx(), &wrong_dims).ok());
 
   config::ModelConfig unknown;
   unknown.add_input()->set_name("q");
-  result = CompleteModelConfig("m", {Info("x", core::DataType::kFloat32, {2})}, {}, &unknown);
+  result = CompleteModelConfig("m", Declared({Info("x", core::DataType::kFloat32, {2})}, {}), Onnx(), &unknown);
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.status().message().find("'q'"), std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "server/backends/onnx_backend.h"
 #include "test_models.h"
 
 namespace berth::server {
@@ -41,6 +42,7 @@ class ModelRepositoryTest : public ::testing::Test {
     options.mode = mode;
     options.poll_interval = 1h;  // tests call Poll() themselves
     options.version_options.intra_op_threads = 1;
+    options.backends = &backends_;
     auto repository = ModelRepository::Create(options, &metrics_);
     EXPECT_TRUE(repository.ok()) << repository.status().ToString();
     return std::move(repository).value();
@@ -70,6 +72,11 @@ class ModelRepositoryTest : public ::testing::Test {
 
   fs::path root_;
   ServerMetrics metrics_{"test", "test"};
+  BackendRegistry backends_ = [] {
+    BackendRegistry registry;
+    registry.Register(OnnxBackendFactory());
+    return registry;
+  }();
 };
 
 TEST_F(ModelRepositoryTest, LoadsEveryModelAndRoutesToTheHighestVersion) {

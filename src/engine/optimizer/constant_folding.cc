@@ -1,10 +1,9 @@
 // Constant folding, shape folding, Identity elimination and dead-node
 // elimination: the clean-up passes that make fusion patterns visible.
-#include "engine/optimizer/passes.h"
-
 #include <unordered_set>
 
 #include "engine/onnx/graph_validation.h"
+#include "engine/optimizer/passes.h"
 #include "engine/runtime/execution_plan.h"
 
 namespace berth::engine {
@@ -12,8 +11,8 @@ namespace {
 
 // Ops whose outputs are not a function of their inputs.
 bool IsNondeterministic(const Node& node) {
-  static const std::unordered_set<std::string> kRandom = {
-      "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"};
+  static const std::unordered_set<std::string> kRandom = {"RandomNormal",      "RandomUniform", "RandomNormalLike",
+                                                          "RandomUniformLike", "Bernoulli",     "Multinomial"};
   if (kRandom.count(node.op_type)) return true;
   // Dropout in training mode draws a mask.
   return node.op_type == "Dropout" && node.inputs.size() >= 3 && !node.inputs[2].empty();
@@ -87,14 +86,16 @@ std::optional<core::Tensor> FoldShape(const Node& node, const std::unordered_map
 
 }  // namespace
 
-core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry) {
+core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry, ValueTypes* types) {
   Graph& graph = editor.graph();
-  std::unordered_map<std::string, ValueType> types;
-  RETURN_IF_ERROR(InferGraphTypes(graph, registry, {}, &types));
+  types->clear();
+  SeedGraphTypes(graph, types);
   ASSIGN_OR_RETURN(std::vector<size_t> order, TopologicalOrder(graph));
   for (size_t index : order) {
     const Node& node = editor.node(index);
-    if (!editor.alive(index) || HasSubgraph(node) || IsNondeterministic(node)) continue;
+    if (!editor.alive(index)) continue;
+    InferNodeTypes(node, graph, registry, types);
+    if (HasSubgraph(node) || IsNondeterministic(node)) continue;
     bool has_outputs = false;
     for (const auto& output : node.outputs) has_outputs |= !output.empty();
     if (!has_outputs) continue;
@@ -104,12 +105,14 @@ core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry) {
       if (!value.ok()) continue;
       std::string output = node.outputs[0];
       editor.Remove(index);
+      (*types)[output] = ValueType::TensorFromShape(value->dtype(), value->shape());
       editor.SetConstant(output, std::move(value).value());
       continue;
     }
-    if (auto shape = FoldShape(node, types)) {
+    if (auto shape = FoldShape(node, *types)) {
       std::string output = node.outputs[0];
       editor.Remove(index);
+      (*types)[output] = ValueType::TensorFromShape(shape->dtype(), shape->shape());
       editor.SetConstant(output, std::move(*shape));
       continue;
     }
@@ -133,7 +136,9 @@ core::Status FoldConstants(GraphEditor& editor, const OpRegistry& registry) {
     std::vector<std::string> names = node.outputs;
     editor.Remove(index);
     for (size_t o = 0; o < names.size(); ++o) {
-      if (!names[o].empty()) editor.SetConstant(names[o], (*outputs)[o]);
+      if (names[o].empty()) continue;
+      (*types)[names[o]] = ValueType::TensorFromShape((*outputs)[o].dtype(), (*outputs)[o].shape());
+      editor.SetConstant(names[o], (*outputs)[o]);
     }
   }
   editor.Commit();

@@ -1,7 +1,6 @@
 #include "engine/optimizer/graph_optimizer.h"
 
 #include "engine/optimizer/passes.h"
-#include "engine/runtime/execution_plan.h"
 
 namespace berth::engine {
 
@@ -18,19 +17,18 @@ bool ReadsGraphStructure(const Graph& graph) {
 
 }  // namespace
 
-core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry) {
-  if (ReadsGraphStructure(graph)) return core::Status::Ok();
+core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry, ValueTypes* types) {
+  if (ReadsGraphStructure(graph)) return InferGraphTypes(graph, registry, {}, types);
   GraphEditor editor(graph);
-  RETURN_IF_ERROR(FoldConstants(editor, registry));
+  RETURN_IF_ERROR(FoldConstants(editor, registry, types));
   RETURN_IF_ERROR(EliminateIdentities(editor));
   RETURN_IF_ERROR(EliminateDeadNodes(editor));
-  std::unordered_map<std::string, ValueType> types;
-  RETURN_IF_ERROR(InferGraphTypes(graph, registry, {}, &types));
-  RETURN_IF_ERROR(FuseConvolutions(editor, types));
-  RETURN_IF_ERROR(FuseDepthwiseConvolutions(editor, types));
-  RETURN_IF_ERROR(FuseMatMuls(editor, types));
-  RETURN_IF_ERROR(AssignBlockedLayouts(editor, types));
-  return core::Status::Ok();
+  RETURN_IF_ERROR(CompleteGraphTypes(graph, registry, types));  // the declared output types
+  RETURN_IF_ERROR(FuseConvolutions(editor, *types));
+  RETURN_IF_ERROR(FuseDepthwiseConvolutions(editor, *types));
+  RETURN_IF_ERROR(FuseMatMuls(editor, *types));
+  RETURN_IF_ERROR(AssignBlockedLayouts(editor, *types));
+  return CompleteGraphTypes(graph, registry, types);  // nodes the fusions made
 }
 
 }  // namespace berth::engine

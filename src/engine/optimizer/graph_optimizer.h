@@ -4,11 +4,14 @@
 #pragma once
 
 #include "core/status.h"
-#include "engine/kernels/op_registry.h"
 #include "engine/onnx/graph.h"
+#include "engine/ops/op_registry.h"
+#include "engine/ops/type_inference.h"
 
 namespace berth::engine {
 
-core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry);
+// Rewrites `graph` and leaves its static types in `types`, ready for
+// ExecutionPlan::Compile, so a load infers them once.
+core::Status OptimizeGraph(Graph& graph, const OpRegistry& registry, ValueTypes* types);
 
 }  // namespace berth::engine

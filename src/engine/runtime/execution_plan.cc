@@ -4,127 +4,13 @@
 #include <chrono>
 
 #include "engine/onnx/graph_validation.h"
+#include "engine/ops/type_inference.h"
 
 namespace berth::engine {
 
 using core::Result;
 using core::Status;
 using core::Value;
-
-namespace {
-
-const ValueType& UnknownType() {
-  static const ValueType unknown;
-  return unknown;
-}
-
-// Prefers what inference found; falls back to what the file declared.
-ValueType MergeTypes(const ValueType& declared, const ValueType& inferred) {
-  if (inferred.kind == ValueType::Kind::kUnknown) return declared;
-  if (declared.kind != ValueType::Kind::kTensor || inferred.kind != ValueType::Kind::kTensor) return inferred;
-  ValueType out = inferred;
-  if (out.dtype == core::DataType::kUndefined) out.dtype = declared.dtype;
-  if (!out.has_shape && declared.has_shape) return declared;
-  if (out.has_shape && declared.has_shape && out.dims.size() == declared.dims.size()) {
-    for (size_t i = 0; i < out.dims.size(); ++i) {
-      if (!out.dims[i].known() && declared.dims[i].known()) out.dims[i] = declared.dims[i];
-      if (out.dims[i].symbol.empty()) out.dims[i].symbol = declared.dims[i].symbol;
-    }
-  }
-  return out;
-}
-
-class GraphInferenceContext : public InferenceContext {
- public:
-  GraphInferenceContext(const Node& node, const Graph& graph, const OpRegistry& registry,
-                        std::unordered_map<std::string, ValueType>* types)
-      : node_(node), graph_(graph), registry_(registry), types_(types) {
-    outputs_.resize(node.outputs.size());
-  }
-  const Node& node() const override { return node_; }
-  const ValueType& input_type(int index) const override {
-    if (!has_input(index)) return UnknownType();
-    auto it = types_->find(node_.inputs[index]);
-    return it == types_->end() ? UnknownType() : it->second;
-  }
-  const core::Tensor* input_value(int index) const override {
-    if (!has_input(index)) return nullptr;
-    auto it = graph_.initializers.find(node_.inputs[index]);
-    if (it != graph_.initializers.end()) {
-      // An initializer that is also a graph input can be overridden: not constant.
-      for (const auto& input : graph_.inputs) {
-        if (input.name == it->first) return nullptr;
-      }
-      return &it->second;
-    }
-    return nullptr;
-  }
-  void set_output_type(int index, ValueType type) override {
-    if (index >= 0 && static_cast<size_t>(index) < outputs_.size()) outputs_[index] = std::move(type);
-  }
-  Result<std::vector<ValueType>> InferSubgraph(const Graph& graph, const std::vector<ValueType>& input_types) override {
-    std::unordered_map<std::string, ValueType> inner = *types_;
-    for (size_t i = 0; i < graph.inputs.size(); ++i) {
-      inner[graph.inputs[i].name] =
-          i < input_types.size() ? MergeTypes(graph.inputs[i].type, input_types[i]) : graph.inputs[i].type;
-    }
-    RETURN_IF_ERROR(InferGraphTypes(graph, registry_, inner, &inner));
-    std::vector<ValueType> out;
-    for (const auto& output : graph.outputs) {
-      auto it = inner.find(output.name);
-      out.push_back(it == inner.end() ? output.type : MergeTypes(output.type, it->second));
-    }
-    return out;
-  }
-  std::vector<ValueType>& outputs() { return outputs_; }
-
- private:
-  const Node& node_;
-  const Graph& graph_;
-  const OpRegistry& registry_;
-  std::unordered_map<std::string, ValueType>* types_;
-  std::vector<ValueType> outputs_;
-};
-
-}  // namespace
-
-Status InferGraphTypes(const Graph& graph, const OpRegistry& registry,
-                       const std::unordered_map<std::string, ValueType>& outer_types,
-                       std::unordered_map<std::string, ValueType>* types) {
-  if (types != &outer_types) {
-    for (const auto& [name, type] : outer_types) (*types)[name] = type;
-  }
-  for (const auto& input : graph.inputs) {
-    auto it = types->find(input.name);
-    (*types)[input.name] = it == types->end() ? input.type : MergeTypes(input.type, it->second);
-  }
-  for (const auto& [name, tensor] : graph.initializers) {
-    if (!types->count(name)) (*types)[name] = ValueType::TensorFromShape(tensor.dtype(), tensor.shape());
-  }
-  ASSIGN_OR_RETURN(std::vector<size_t> order, TopologicalOrder(graph));
-  for (size_t index : order) {
-    const Node& node = graph.nodes[index];
-    const OpDefinition* definition = registry.Find(node.domain, node.op_type, node.opset);
-    GraphInferenceContext context(node, graph, registry, types);
-    if (definition && definition->infer) {
-      // Inference is advisory: a failure leaves the outputs unknown and the
-      // kernel reports the real problem, with real shapes, at run time.
-      Status status = definition->infer(context);
-      if (!status.ok()) std::fill(context.outputs().begin(), context.outputs().end(), ValueType{});
-    }
-    for (size_t o = 0; o < node.outputs.size(); ++o) {
-      if (node.outputs[o].empty()) continue;
-      auto declared = graph.value_types.find(node.outputs[o]);
-      const ValueType& inferred = context.outputs()[o];
-      (*types)[node.outputs[o]] = declared == graph.value_types.end() ? inferred : MergeTypes(declared->second, inferred);
-    }
-  }
-  for (const auto& output : graph.outputs) {
-    auto it = types->find(output.name);
-    (*types)[output.name] = it == types->end() ? output.type : MergeTypes(output.type, it->second);
-  }
-  return Status::Ok();
-}
 
 // ---------------------------------------------------------------------------
 
@@ -147,7 +33,7 @@ class ExecutionPlan::BuildContext : public KernelBuildContext {
     auto it = plan_->value_types_.find(node_.inputs[index]);
     return it == plan_->value_types_.end() ? nullptr : &it->second;
   }
-  Result<std::shared_ptr<const ExecutionPlan>> CompileSubgraph(const Graph& graph) override {
+  Result<std::shared_ptr<const CompiledSubgraph>> CompileSubgraph(const Graph& graph) override {
     std::unordered_map<std::string, ValueType> visible;
     for (const auto& name : OuterScopeReferences(graph)) {
       auto it = plan_->value_types_.find(name);
@@ -162,7 +48,7 @@ class ExecutionPlan::BuildContext : public KernelBuildContext {
       child->outer_binding_.push_back(static_cast<int>(it - implicit_names_.begin()));
     }
     plan_->children_.push_back(child);
-    return std::shared_ptr<const ExecutionPlan>(child);
+    return std::shared_ptr<const CompiledSubgraph>(child);
   }
 
  private:
@@ -172,8 +58,8 @@ class ExecutionPlan::BuildContext : public KernelBuildContext {
   const std::vector<std::string>& implicit_names_;
 };
 
-Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(
-    const Graph& graph, const OpRegistry& registry, const std::unordered_map<std::string, ValueType>& outer_types) {
+Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(const Graph& graph, const OpRegistry& registry,
+                                                              const ValueTypes& outer_types, ValueTypes* inferred) {
   auto plan = std::shared_ptr<ExecutionPlan>(new ExecutionPlan());
   plan->graph_ = &graph;
   auto new_slot = [&](const std::string& name) {
@@ -206,7 +92,12 @@ Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(
   }
   for (const auto& output : graph.outputs) plan->output_slots_.push_back(plan->slot_of_.at(output.name));
 
-  RETURN_IF_ERROR(InferGraphTypes(graph, registry, outer_types, &plan->value_types_));
+  if (inferred) {
+    plan->value_types_ = std::move(*inferred);
+    RETURN_IF_ERROR(CompleteGraphTypes(graph, registry, &plan->value_types_));
+  } else {
+    RETURN_IF_ERROR(InferGraphTypes(graph, registry, outer_types, &plan->value_types_));
+  }
   ASSIGN_OR_RETURN(std::vector<size_t> order, TopologicalOrder(graph));
 
   std::vector<int> last_use(plan->slot_count_, -1);
@@ -266,6 +157,13 @@ Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(
     }
   }
   return plan;
+}
+
+ValueType ExecutionPlan::OutputType(size_t index) const {
+  if (index >= graph_->outputs.size()) return ValueType{};
+  auto it = value_types_.find(graph_->outputs[index].name);
+  if (it != value_types_.end() && it->second.kind != ValueType::Kind::kUnknown) return it->second;
+  return graph_->outputs[index].type;
 }
 
 void ExecutionPlan::ReleaseConstantsKeptByKernels(ExecutionPlan& plan) {
@@ -346,7 +244,10 @@ class ExecutionPlan::StepContext : public KernelContext {
     if (slot >= 0) values_[slot] = std::move(value);
   }
   core::Allocator& allocator() override { return allocator_; }
-  Status RunSubgraph(const ExecutionPlan& plan, std::span<const Value> inputs, std::vector<Value>* outputs) override {
+  Status RunSubgraph(const CompiledSubgraph& subgraph, std::span<const Value> inputs,
+                     std::vector<Value>* outputs) override {
+    // Every CompiledSubgraph a kernel holds came from BuildContext::CompileSubgraph.
+    const auto& plan = static_cast<const ExecutionPlan&>(subgraph);
     std::vector<const Value*> outer;
     outer.reserve(plan.outer_binding_.size());
     for (int binding : plan.outer_binding_) {
@@ -370,7 +271,8 @@ class ExecutionPlan::StepContext : public KernelContext {
 Status ExecutionPlan::Run(std::span<const Value> inputs, std::span<const Value* const> outer,
                           std::vector<Value>* outputs, const RunOptions& options) const {
   if (inputs.size() != input_slots_.size()) {
-    return core::InvalidArgument("graph '{}' takes {} inputs, got {}", graph_->name, input_slots_.size(), inputs.size());
+    return core::InvalidArgument("graph '{}' takes {} inputs, got {}", graph_->name, input_slots_.size(),
+                                 inputs.size());
   }
   if (outer.size() != outer_slots_.size()) {
     return core::Internal("graph '{}' needs {} outer values, got {}", graph_->name, outer_slots_.size(), outer.size());

@@ -19,9 +19,11 @@
 
 #include "core/status.h"
 #include "core/value.h"
-#include "engine/kernels/kernel.h"
-#include "engine/kernels/op_registry.h"
 #include "engine/onnx/graph.h"
+#include "engine/ops/kernel.h"
+#include "engine/ops/op_registry.h"
+#include "engine/ops/subgraph.h"
+#include "engine/ops/type_inference.h"
 
 namespace berth::engine {
 
@@ -31,13 +33,15 @@ struct RunOptions {
   std::function<void(const Node&, double milliseconds)> on_step;
 };
 
-class ExecutionPlan {
+class ExecutionPlan : public CompiledSubgraph {
  public:
   // `outer_types` lists the enclosing-scope values this graph may read (by
-  // name); empty for a top-level graph. The graph must outlive the plan.
-  static core::Result<std::shared_ptr<ExecutionPlan>> Compile(
-      const Graph& graph, const OpRegistry& registry,
-      const std::unordered_map<std::string, ValueType>& outer_types = {});
+  // name); empty for a top-level graph. `inferred`, when given, holds the
+  // graph's types inferred already (by the optimizer): they are completed,
+  // not inferred again. The graph must outlive the plan.
+  static core::Result<std::shared_ptr<ExecutionPlan>> Compile(const Graph& graph, const OpRegistry& registry,
+                                                              const ValueTypes& outer_types = {},
+                                                              ValueTypes* inferred = nullptr);
 
   // `inputs`: one value per graph input in declaration order (an undefined
   // Value for an input that has an initializer means "use the initializer").
@@ -48,7 +52,9 @@ class ExecutionPlan {
   const Graph& graph() const { return *graph_; }
   const std::vector<std::string>& outer_names() const { return outer_names_; }
   // Static types after inference, by value name.
-  const std::unordered_map<std::string, ValueType>& value_types() const { return value_types_; }
+  const ValueTypes& value_types() const { return value_types_; }
+  size_t output_count() const override { return output_slots_.size(); }
+  ValueType OutputType(size_t index) const override;
   size_t step_count() const { return steps_.size(); }
   // Initializers the plan dropped because the kernels reading them keep their
   // own (prepacked) copies; the graph's copies can go too (Session does so).
@@ -79,20 +85,12 @@ class ExecutionPlan {
   std::vector<int> input_slots_;
   std::vector<int> output_slots_;
   std::vector<Step> steps_;
-  std::unordered_map<std::string, ValueType> value_types_;
+  ValueTypes value_types_;
   // Child plans by the graph they were compiled from (kept alive here).
   std::vector<std::shared_ptr<const ExecutionPlan>> children_;
   // For a child plan: its outer_names() as indices into the owning node's
   // implicit inputs.
   std::vector<int> outer_binding_;
 };
-
-// Static type inference over `graph` (subgraphs included through the ops'
-// infer functions). Fills `types` for every value it can; unknown otherwise.
-// Never fails on a well-formed graph: a value inference cannot type stays
-// unknown. Returns an error only for definite contradictions.
-core::Status InferGraphTypes(const Graph& graph, const OpRegistry& registry,
-                             const std::unordered_map<std::string, ValueType>& outer_types,
-                             std::unordered_map<std::string, ValueType>* types);
 
 }  // namespace berth::engine

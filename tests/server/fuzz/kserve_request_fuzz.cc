@@ -1,13 +1,38 @@
 // Fuzz target: arbitrary bytes as an inference request body (JSON, or with
 // the first two bytes taken as Inference-Header-Content-Length, the binary
-// extension), and as a request target for the router.
+// extension), and as a request target for the KServe routes' table.
+#include <stdlib.h>
+
 #include <boost/beast/http/verb.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "server/http_router.h"
-#include "server/kserve_codec.h"
+#include "server/backends/onnx_backend.h"
+#include "server/http/route_table.h"
+#include "server/kserve/kserve_codec.h"
+#include "server/kserve/kserve_routes.h"
+
+namespace {
+
+// The KServe routes as `berth serve` has them (over an empty repository).
+const berth::server::RouteTable& KServeTable() {
+  static berth::server::RouteTable* table = [] {
+    char directory[] = "/tmp/berth-fuzz-XXXXXX";
+    berth::server::ServerOptions options;
+    options.model_repository = mkdtemp(directory);
+    berth::server::BackendRegistry backends;
+    backends.Register(berth::server::OnnxBackendFactory());
+    static auto server = std::move(berth::server::Server::Create(options, std::move(backends))).value();
+    static berth::server::KServeRoutes routes(*server, berth::server::JsonLimits{});
+    auto* routes_table = new berth::server::RouteTable();
+    routes.Register(*routes_table);
+    return routes_table;
+  }();
+  return *table;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
@@ -23,6 +48,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t header = (static_cast<size_t>(data[0]) << 8 | data[1]) % (size - 1);
     (void)berth::server::ParseInferRequest(bytes.substr(2), std::min(header, size - 2), limits);
   }
-  (void)berth::server::MatchRoute(boost::beast::http::verb::post, bytes);
+  (void)KServeTable().Match(boost::beast::http::verb::post, bytes);
   return 0;
 }

@@ -1,0 +1,92 @@
+#include "cli/serve_options.h"
+
+#include <map>
+
+namespace berth::cli {
+
+void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
+  cmd.add_option("model", o->model_file, "serve this one ONNX file (model named after the file, version 1)")
+      ->envname("BERTH_MODEL");
+  cmd.add_option("--model-repository", o->model_repository, "model repository directory (Triton layout)")
+      ->envname("BERTH_MODEL_REPOSITORY");
+  cmd.add_option("--model-control", o->model_control, "none | poll | explicit")
+      ->envname("BERTH_MODEL_CONTROL")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, server::ModelControlMode>{
+                                              {"none", server::ModelControlMode::kNone},
+                                              {"poll", server::ModelControlMode::kPoll},
+                                              {"explicit", server::ModelControlMode::kExplicit}})
+                      .description(""))
+      ->type_name("MODE")
+      ->default_str("none");
+  cmd.add_option("--repository-poll-secs", o->repository_poll_secs, "poll mode: seconds between repository scans")
+      ->envname("BERTH_REPOSITORY_POLL_SECS")
+      ->capture_default_str();
+  cmd.add_option("--load-model", o->load_models, "explicit mode: load this model at startup (repeatable)")
+      ->envname("BERTH_LOAD_MODEL")
+      ->delimiter(',');
+  cmd.add_option("--model-url", o->model_url,
+                 "download models into --model-repository before serving (http(s):// or s3://; see berth pull)")
+      ->envname("BERTH_MODEL_URL");
+  cmd.add_option("--host", o->host, "address to listen on")->envname("BERTH_HOST")->capture_default_str();
+  cmd.add_option("--port", o->port, "port to listen on (0 = any free port)")
+      ->envname("BERTH_PORT")
+      ->capture_default_str();
+  cmd.add_option("--http-threads", o->http_threads, "HTTP I/O threads (0 = one per core, at most 8)")
+      ->envname("BERTH_HTTP_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--max-connections", o->max_connections, "open connections at most; more are answered 503")
+      ->envname("BERTH_MAX_CONNECTIONS")
+      ->capture_default_str();
+  cmd.add_option("--max-request-bytes", o->max_request_bytes, "request body limit (e.g. 64MiB); larger: 413")
+      ->envname("BERTH_MAX_REQUEST_BYTES")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd.add_option("--max-header-bytes", o->max_header_bytes, "request line + headers limit; larger: 431")
+      ->envname("BERTH_MAX_HEADER_BYTES")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cmd.add_option("--max-uri-bytes", o->max_uri_bytes, "request target limit; longer: 414")
+      ->envname("BERTH_MAX_URI_BYTES")
+      ->capture_default_str();
+  cmd.add_option("--max-json-depth", o->max_json_depth, "nesting limit of request JSON")
+      ->envname("BERTH_MAX_JSON_DEPTH")
+      ->capture_default_str();
+  cmd.add_option("--max-queue-size", o->max_queue_size, "queued requests per model version; more: 503")
+      ->envname("BERTH_MAX_QUEUE_SIZE")
+      ->capture_default_str();
+  cmd.add_option("--request-timeout-secs", o->request_timeout_secs, "time to receive a request or send a response")
+      ->envname("BERTH_REQUEST_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--idle-timeout-secs", o->idle_timeout_secs, "close keep-alive connections idle this long")
+      ->envname("BERTH_IDLE_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--exit-timeout-secs", o->exit_timeout_secs,
+                 "on SIGTERM/SIGINT, wait this long for in-flight requests")
+      ->envname("BERTH_EXIT_TIMEOUT_SECS")
+      ->capture_default_str();
+  cmd.add_option("--intra-op-threads", o->intra_op_threads, "threads per model instance (0 = cores / instances)")
+      ->envname("BERTH_INTRA_OP_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--api-key", o->api_keys, "require 'Authorization: Bearer KEY' (all routes but health)")
+      ->envname("BERTH_API_KEY");
+  cmd.add_option("--api-key-file", o->api_key_file, "file holding the API key(s), one per line")
+      ->envname("BERTH_API_KEY_FILE");
+  cmd.add_option("--log-format", o->log_format, "text | json")
+      ->envname("BERTH_LOG_FORMAT")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, core::LogFormat>{{"text", core::LogFormat::kText},
+                                                                                 {"json", core::LogFormat::kJson}})
+                      .description(""))
+      ->type_name("FORMAT")
+      ->default_str("text");
+  cmd.add_option("--log-level", o->log_level, "debug | info | warning | error")
+      ->envname("BERTH_LOG_LEVEL")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, core::LogLevel>{{"debug", core::LogLevel::kDebug},
+                                                                                {"info", core::LogLevel::kInfo},
+                                                                                {"warning", core::LogLevel::kWarning},
+                                                                                {"error", core::LogLevel::kError}})
+                      .description(""))
+      ->type_name("LEVEL")
+      ->default_str("info");
+}
+
+}  // namespace berth::cli

@@ -1,0 +1,134 @@
+// HttpConnection: one accepted TCP connection. Reads a request (Beast's
+// parser, with berth's limits and stricter framing checks), hands it to the
+// routes, writes the response, and repeats (keep-alive). Requests on one
+// connection are handled strictly one after another, so pipelined requests
+// are answered in order.
+//
+// Limits and what they answer:
+//   request line + headers > --max-header-bytes        431 (414 if the target alone is too long)
+//   target > --max-uri-bytes                           414
+//   Content-Length > --max-request-bytes               413, before any body byte is read
+//   chunked body > --max-request-bytes, or more than
+//   kMaxChunks chunks                                  413
+//   duplicate Content-Length, Content-Length with
+//   Transfer-Encoding, several Transfer-Encodings,
+//   chunked not last, malformed chunks/headers         400 (501 for unknown transfer codings)
+//   request not complete within --request-timeout-secs 408
+//   no request for --idle-timeout-secs                 connection closed quietly
+// A connection that answered an error it cannot recover from (the body was
+// not read) closes after the response, lingering briefly so the client can
+// read it.
+//
+// Threading: a connection lives on one io_context, run by one I/O thread, so
+// its handlers never run concurrently; responses from other threads are
+// posted onto that context.
+//
+// Timeouts use one lazily re-armed timer per connection: each phase only
+// moves `deadline_`; the timer wakes at most every min(request, idle) timeout
+// to compare, so a request costs no timer syscalls in the common case.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/http/auth.h"
+#include "server/http/http_message.h"
+#include "server/http/http_metrics.h"
+#include "server/http/route_table.h"
+#include "server/server_options.h"
+
+namespace berth::server {
+
+// What every connection of one HttpServer shares. Outlives the connections.
+struct HttpConnectionContext {
+  const ServerOptions& options;
+  const RouteTable& routes;
+  const ApiKeyAuthenticator& auth;
+  HttpMetrics& metrics;
+  const std::atomic<bool>& draining;
+  std::function<void(uint64_t id)> on_closed;  // called from the destructor
+};
+
+class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
+ public:
+  // More chunks than this in one request body are refused (413): each costs
+  // parser work, and real clients send far larger chunks.
+  static constexpr size_t kMaxChunks = 65536;
+
+  HttpConnection(boost::asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id);
+  ~HttpConnection();
+
+  void Start();
+  // Shutdown: close now if idle between requests, else after the current
+  // response. Thread-safe.
+  void Drain();
+
+ private:
+  using error_code = boost::system::error_code;
+  enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
+
+  void WaitForRequest();
+  void OnFirstBytes(error_code ec, size_t bytes);
+  void BeginRequest();
+  void OnHeader(error_code ec, size_t bytes);
+  void ReadBody();
+  void OnBody(error_code ec, size_t bytes);
+  void Dispatch();
+  void FailRead(error_code ec);
+  void Fail(unsigned status, std::string_view message);
+  void Respond(HttpResponse response);
+  void OnWritten(error_code ec, size_t bytes, bool close);
+  void LogRequest(const HttpResponse& response);
+  void LingeringClose();
+  void OnLingerRead(error_code ec, size_t bytes);
+  void Close();
+
+  void SetDeadline(std::chrono::steady_clock::duration duration);
+  void ClearDeadline();
+  void StartTimer(std::chrono::steady_clock::time_point at);
+  void OnTimer(error_code ec, uint64_t generation);
+
+  boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point timer_expiry_;
+  std::chrono::steady_clock::duration timer_granularity_;
+  bool timer_armed_ = false;
+  uint64_t timer_generation_ = 0;
+  bool timed_out_ = false;
+  HttpConnectionContext& context_;
+  const uint64_t id_;
+  uint64_t request_sequence_ = 0;
+  State state_ = State::kIdle;
+
+  boost::beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::function<void(std::uint64_t, std::string_view, boost::beast::error_code&)> on_chunk_;
+  size_t chunk_count_ = 0;
+  bool too_many_chunks_ = false;
+
+  // The request being handled.
+  RouteMatch match_;
+  http::verb method_ = http::verb::unknown;
+  std::string target_;
+  bool keep_alive_ = false;
+  bool http10_ = false;
+  bool body_pending_ = false;  // the request's body was not (fully) read
+  std::chrono::steady_clock::time_point request_start_;
+
+  // The response being written.
+  std::string header_out_;
+  HttpResponse pending_;
+  std::string continue_line_;
+  size_t lingered_bytes_ = 0;
+};
+
+}  // namespace berth::server
