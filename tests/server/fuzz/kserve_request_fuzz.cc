@@ -2,10 +2,12 @@
 // the first two bytes taken as Inference-Header-Content-Length, the binary
 // extension), and as a request target for the KServe routes' table.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <boost/beast/http/verb.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 #include "server/backends/onnx_backend.h"
@@ -15,12 +17,16 @@
 
 namespace {
 
-// The KServe routes as `berth serve` has them (over an empty repository).
+char repository[] = "/tmp/berth-fuzz-XXXXXX";
+void RemoveRepository() { rmdir(repository); }
+
+// The KServe routes as `berth serve` has them (over an empty repository,
+// removed at exit).
 const berth::server::RouteTable& KServeTable() {
   static berth::server::RouteTable* table = [] {
-    char directory[] = "/tmp/berth-fuzz-XXXXXX";
     berth::server::ServerOptions options;
-    options.model_repository = mkdtemp(directory);
+    options.model_repository = mkdtemp(repository);
+    std::atexit(RemoveRepository);
     berth::server::BackendRegistry backends;
     backends.Register(berth::server::OnnxBackendFactory());
     static auto server = std::move(berth::server::Server::Create(options, std::move(backends))).value();
