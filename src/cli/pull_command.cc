@@ -2,7 +2,7 @@
 //
 // Downloads a model file or a manifest-listed model repository into DEST
 // before serving: the Kubernetes initContainer / "seed at startup" step. See
-// server/model_fetcher.h for sources, manifests and the guarantees (verified,
+// fetch/model_fetcher.h for sources, manifests and the guarantees (verified,
 // atomic, resumable, never writes outside DEST). S3 credentials, region and
 // endpoint come from the standard AWS_* environment variables.
 #include <cstdio>

@@ -6,7 +6,7 @@
 // (method, URI, sorted query, lower-cased sorted headers, payload hash) is
 // hashed into a string to sign, which is signed with a key derived from the
 // secret by HMAC-SHA256 over date, region, service and "aws4_request".
-// tests/server/aws_sigv4_test.cc checks every step against AWS's published
+// tests/fetch/aws_sigv4_test.cc checks every step against AWS's published
 // SigV4 test suite.
 //
 // Everything here is pure and thread-safe. Credentials are never logged.

@@ -4,7 +4,7 @@
 // converted (and validated) into tensors, subgraphs are converted recursively,
 // and the graph structure is checked: every value produced once, every node
 // input produced by something, no cycles, every graph output produced.
-// Operator support is not checked here (see runtime/session.h).
+// Operator support is not checked here (see engine/session.h).
 #pragma once
 
 #include <filesystem>
