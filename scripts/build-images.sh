@@ -39,7 +39,7 @@ scripts/make-base-image.sh debian:bookworm-slim
 
 # The files .dockerignore lets in (it still applies inside the snapshot).
 context=$(mktemp -d /tmp/berth-image-context.XXXXXX)
-tar -cf - .dockerignore CMakeLists.txt src scripts/install-deps.sh deploy/Dockerfile deploy/build-rootfs.sh \
+tar -cf - .dockerignore CMakeLists.txt cmake src scripts/install-deps.sh deploy/Dockerfile deploy/build-rootfs.sh \
   deploy/prebuilt/README.md examples/models | tar -xf - -C "$context"
 if [ -n "$prebuilt" ]; then
   cp "$prebuilt" "$context/deploy/prebuilt/berth"
