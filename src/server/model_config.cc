@@ -7,10 +7,15 @@
 #include <charconv>
 #include <set>
 
+#include "core/text_limits.h"
 #include "core/utf8.h"
 
 namespace berth::server {
 namespace {
+
+// Triton's deepest config (ensemble steps, optimisation policies) nests
+// about six levels; 32 leaves room and stops a stack overflow far sooner.
+constexpr int kMaxConfigNesting = 32;
 
 using core::InvalidArgument;
 using core::Result;
@@ -39,9 +44,29 @@ std::string DimsToString(const google::protobuf::RepeatedField<int64_t>& dims) {
   return core::ShapeToString(std::span<const int64_t>(dims.data(), static_cast<size_t>(dims.size())));
 }
 
+// No tensor berth can hold comes near this many elements (1 TiB is the cap
+// on one tensor), and every product of dims below it fits in int64.
+constexpr int64_t kMaxConfigElements = int64_t{1} << 40;
+
 Status CheckDims(std::string_view what, const google::protobuf::RepeatedField<int64_t>& dims) {
+  int64_t elements = 1;
   for (int64_t d : dims) {
     if (d < -1) return InvalidArgument("{} has dimension {} (dims are >= 0, or -1 for any)", what, d);
+    if (d > 0) elements = d > kMaxConfigElements / elements ? kMaxConfigElements + 1 : elements * d;
+    if (elements > kMaxConfigElements) {
+      return InvalidArgument("{}: dims {} describe more than 2^40 elements", what, DimsToString(dims));
+    }
+  }
+  return Status::Ok();
+}
+
+// default_model_filename names a file inside the version folder, nothing else.
+Status CheckModelFilename(std::string_view model_name, const std::string& filename) {
+  if (filename.empty()) return Status::Ok();
+  if (filename == "." || filename == ".." || filename.find('/') != std::string::npos ||
+      filename.find('\0') != std::string::npos) {
+    return InvalidArgument("model '{}': default_model_filename '{}' must be a file name inside the version folder",
+                           model_name, filename);
   }
   return Status::Ok();
 }
@@ -159,6 +184,9 @@ Status MergeTensors(std::string_view model_name, std::string_view kind, const st
 Result<config::ModelConfig> ParseModelConfig(std::string_view text, std::string_view source,
                                              std::vector<std::string>* warnings) {
   if (!core::IsValidUtf8(text)) return InvalidArgument("{}: is not valid UTF-8", source);
+  // Protobuf's parser skips unknown fields recursively with no depth limit:
+  // a small file nested deep enough would overflow the stack.
+  RETURN_IF_ERROR(core::CheckNesting(text, core::kProtobufTextSyntax, kMaxConfigNesting, source).status());
   config::ModelConfig config;
   google::protobuf::TextFormat::Parser parser;
   CollectingErrors errors(source, warnings);
@@ -181,6 +209,11 @@ Status ValidateModelConfig(const config::ModelConfig& config, std::string_view m
   if (config.max_batch_size() < 0) {
     return InvalidArgument("model '{}': max_batch_size {} is negative", model_name, config.max_batch_size());
   }
+  if (config.version_policy().has_latest() && config.version_policy().latest().num_versions() == 0) {
+    return InvalidArgument("model '{}': version_policy latest asks for 0 versions (num_versions must be >= 1)",
+                           model_name);
+  }
+  RETURN_IF_ERROR(CheckModelFilename(model_name, config.default_model_filename()));
   if (config.version_policy().has_specific()) {
     if (config.version_policy().specific().versions_size() == 0) {
       return InvalidArgument("model '{}': version_policy specific lists no versions", model_name);

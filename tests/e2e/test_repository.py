@@ -187,5 +187,30 @@ class ExplicitLoadUnload(t.unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class HostileConfigInPollMode(t.unittest.TestCase):
+    """A config.pbtxt dropped into a running poll-mode repository that would
+    crash a protobuf parser (an unknown field nested 30,000 deep, 150 KB) is
+    reported as a config error; the server and the loaded version go on."""
+
+    def test_deeply_nested_config_is_an_error_not_a_crash(self):
+        repo = t.temp_dir("berth-deep-config-")
+        t.binary_model(os.path.join(repo, "m", "1", "model.onnx"), "Add")
+        server = t.BerthServer(["--model-repository", repo, "--model-control", "poll", "--repository-poll-secs", "0.2"])
+        try:
+            server.wait_ready()
+            with open(os.path.join(repo, "m", "config.pbtxt"), "w") as f:
+                f.write("zz " + "{ a " * 30000 + "}" * 30000 + "\n")
+
+            def reported():
+                status, body = t.post_json(server.port, "/v2/repository/index", {})
+                return any("nested deeper than 32 levels" in entry.get("reason", "") for entry in body)
+            t.wait_until(reported, message="the config error to be reported")
+            self.assertEqual(server.process.poll(), None)
+            status, body = t.post_json(server.port, "/v2/models/m/infer", ADD_REQUEST)
+            self.assertEqual((status, body["outputs"][0]["data"]), (200, [9, 9, 9, 9]))
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     t.main()

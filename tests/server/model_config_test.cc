@@ -83,6 +83,51 @@ TEST(ModelConfig, ValidationRejectsWhatBerthCannotServe) {
   EXPECT_EQ(ValidateModelConfig(config, "digits").code(), core::StatusCode::kUnimplemented);
 }
 
+// Configs that came from outside and would crash, escape or mislead.
+TEST(ModelConfig, HostileConfigsAreErrorsNotCrashes) {
+  // An unknown field nested 30,000 deep: protobuf would recurse until the
+  // stack overflows; the nesting check refuses it first.
+  std::string deep = "zz ";
+  for (int i = 0; i < 30000; ++i) deep += "{ a ";
+  deep += std::string(30000, '}');
+  auto parsed = ParseModelConfig(deep, "deep.pbtxt", nullptr);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(parsed.status().message().find("deep.pbtxt is nested deeper than 32 levels"), std::string::npos)
+      << parsed.status().message();
+  // Braces in strings and comments do not count.
+  const std::string braces(40, '{');
+  EXPECT_TRUE(ParseModelConfig("name: \"" + braces + "\" # " + braces + "\n", "ok.pbtxt", nullptr).ok());
+
+  config::ModelConfig escape;
+  for (const char* file : {"../../other/1/model.onnx", "/etc/passwd", "..", "sub/model.onnx"}) {
+    escape.set_default_model_filename(file);
+    core::Status status = ValidateModelConfig(escape, "m");
+    EXPECT_EQ(status.code(), core::StatusCode::kInvalidArgument) << file;
+    EXPECT_NE(status.message().find("must be a file name inside the version folder"), std::string::npos) << file;
+  }
+  escape.set_default_model_filename("weights.onnx");
+  EXPECT_TRUE(ValidateModelConfig(escape, "m").ok());
+
+  config::ModelConfig none;
+  none.mutable_version_policy()->mutable_latest()->set_num_versions(0);
+  EXPECT_EQ(ValidateModelConfig(none, "m").code(), core::StatusCode::kInvalidArgument);
+
+  config::ModelConfig huge;
+  auto* input = huge.add_input();
+  input->set_name("x");
+  input->add_dims(9223372036854775807);
+  input->add_dims(64);
+  core::Status status = ValidateModelConfig(huge, "m");
+  EXPECT_EQ(status.code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("more than 2^40 elements"), std::string::npos) << status.message();
+  input->clear_dims();
+  input->add_dims(-1);
+  input->add_dims(1 << 20);
+  input->add_dims(1 << 20);
+  EXPECT_TRUE(ValidateModelConfig(huge, "m").ok());  // 2^40 exactly, and -1 is "any"
+}
+
 TEST(ModelConfig, VersionPolicies) {
   std::vector<int64_t> available = {1, 2, 5, 9};
   config::ModelVersionPolicy policy;
