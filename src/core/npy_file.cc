@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/regular_file.h"
+
 namespace berth::core {
 namespace {
 
@@ -12,10 +14,9 @@ struct NpyType {
 };
 
 constexpr NpyType kNpyTypes[] = {
-    {"<f4", DataType::kFloat32}, {"<f8", DataType::kFloat64}, {"<f2", DataType::kFloat16},
-    {"|i1", DataType::kInt8},    {"<i2", DataType::kInt16},   {"<i4", DataType::kInt32},
-    {"<i8", DataType::kInt64},   {"|u1", DataType::kUInt8},   {"<u2", DataType::kUInt16},
-    {"<u4", DataType::kUInt32},  {"<u8", DataType::kUInt64},  {"|b1", DataType::kBool},
+    {"<f4", DataType::kFloat32}, {"<f8", DataType::kFloat64}, {"<f2", DataType::kFloat16}, {"|i1", DataType::kInt8},
+    {"<i2", DataType::kInt16},   {"<i4", DataType::kInt32},   {"<i8", DataType::kInt64},   {"|u1", DataType::kUInt8},
+    {"<u2", DataType::kUInt16},  {"<u4", DataType::kUInt32},  {"<u8", DataType::kUInt64},  {"|b1", DataType::kBool},
     {"<i1", DataType::kInt8},    {"<u1", DataType::kUInt8},   {"<b1", DataType::kBool},
 };
 
@@ -59,7 +60,8 @@ Result<Tensor> ParseNpy(std::string_view bytes, std::string_view what) {
   size_t header_len;
   size_t header_start;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len =
+        static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) return InvalidArgument("{}: truncated header", what);
@@ -107,7 +109,8 @@ Result<Tensor> ParseNpy(std::string_view bytes, std::string_view what) {
   if (descr.size() >= 3 && (descr[1] == 'S' || descr[1] == 'U')) {
     int64_t width = 0;
     for (size_t k = 2; k < descr.size(); ++k) {
-      if (descr[k] < '0' || descr[k] > '9' || width > (1 << 24)) return InvalidArgument("{}: bad descr '{}'", what, descr);
+      if (descr[k] < '0' || descr[k] > '9' || width > (1 << 24))
+        return InvalidArgument("{}: bad descr '{}'", what, descr);
       width = width * 10 + (descr[k] - '0');
     }
     bool unicode = descr[1] == 'U';
@@ -157,11 +160,7 @@ Result<Tensor> ParseNpy(std::string_view bytes, std::string_view what) {
 }
 
 Result<Tensor> ReadNpyFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return NotFound("cannot open '{}'", path);
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  std::string bytes = buffer.str();
+  ASSIGN_OR_RETURN(std::string bytes, ReadRegularFile(path, ".npy file", size_t{1} << 40));
   return ParseNpy(bytes, path);
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/logging.h"
+#include "core/regular_file.h"
 
 namespace berth::server {
 namespace fs = std::filesystem;
@@ -213,17 +214,16 @@ std::optional<ModelRepository::DiskModel> ModelRepository::ScanModel(const std::
   if (!fs::is_directory(dir, ec)) return std::nullopt;
 
   const fs::path config_path = dir / "config.pbtxt";
-  if (fs::is_regular_file(config_path, ec)) {
+  if (fs::exists(fs::symlink_status(config_path, ec))) {
     disk.config_fingerprint.config_mtime = MtimeNs(config_path, ec);
     uintmax_t size = fs::file_size(config_path, ec);
     disk.config_fingerprint.config_size = ec ? 0 : static_cast<int64_t>(size);
-    if (size > kMaxConfigBytes) {
+    auto text = core::ReadRegularFile(config_path, "config", kMaxConfigBytes);
+    if (!text.ok()) {
       disk.config_ok = false;
-      disk.config_error = fmt::format("model '{}': config.pbtxt is larger than {} bytes", name, kMaxConfigBytes);
+      disk.config_error = fmt::format("model '{}': {}", name, text.status().message());
     } else {
-      std::ifstream file(config_path, std::ios::binary);
-      std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-      auto parsed = ParseModelConfig(text, config_path.string(), &disk.config_warnings);
+      auto parsed = ParseModelConfig(*text, config_path.string(), &disk.config_warnings);
       Status valid = parsed.ok() ? ValidateModelConfig(*parsed, name) : parsed.status();
       if (valid.ok()) valid = options_.backends->CheckNames(*parsed, name);
       if (!valid.ok()) {

@@ -73,7 +73,9 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
   const std::string prefix = fmt::format("model '{}' version {}", name, version);
 
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(model_file, ec)) {
+  // Only presence here: the backend opens the file and says what is wrong
+  // with anything that is not a regular file.
+  if (!std::filesystem::exists(model_file, ec)) {
     return core::NotFound("{}: model file '{}' does not exist", prefix, model_file.string());
   }
   const int instances = InstanceCount(config);

@@ -1,8 +1,10 @@
 #include "server/server_options.h"
 
-#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
+
+#include "core/regular_file.h"
 
 namespace berth::server {
 namespace {
@@ -74,8 +76,9 @@ core::Status ServerOptions::Finalize() {
     if (!trimmed.empty()) keys.push_back(trimmed);
   }
   if (!api_key_file.empty()) {
-    std::ifstream file(api_key_file);
-    if (!file) return core::InvalidArgument("cannot read --api-key-file '{}'", api_key_file);
+    auto text = core::ReadRegularFile(api_key_file, "--api-key-file", 1 << 20);
+    if (!text.ok()) return text.status();
+    std::istringstream file(*text);
     std::string line;
     size_t before = keys.size();
     while (std::getline(file, line)) {

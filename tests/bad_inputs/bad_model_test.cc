@@ -2,6 +2,7 @@
 // from `berth run` (never a crash), and a non-OK Status from the loader API.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -145,7 +146,7 @@ TEST_F(BadModelTest, MissingFile) {
   CommandResult result = RunBerth(dir_ / "no_such_model.onnx");
   EXPECT_EQ(result.signal, 0);
   EXPECT_NE(result.exit_code, 0);
-  EXPECT_NE(result.stderr_text.find("cannot open"), std::string::npos) << result.stderr_text;
+  EXPECT_NE(result.stderr_text.find("does not exist"), std::string::npos) << result.stderr_text;
 }
 
 TEST_F(BadModelTest, RawDataLengthMismatch) {
@@ -233,6 +234,27 @@ TEST_F(BadModelTest, ExternalDataLengthMismatch) {
 
 TEST_F(BadModelTest, ExternalDataMissingFile) {
   ExpectRejected(Write(WithExternalData(GoodModel(), "nowhere.bin")), "not found");
+}
+
+// A FIFO would block the loader thread forever in open(): it is refused at
+// once, as external data and as the model file itself.
+TEST_F(BadModelTest, ExternalDataThatIsAFifo) {
+  ASSERT_EQ(mkfifo((dir_ / "model" / "weights.bin").c_str(), 0600), 0);
+  ExpectRejected(Write(WithExternalData(GoodModel(), "weights.bin", 0, 24)), "is a FIFO");
+}
+
+TEST_F(BadModelTest, ModelFileThatIsAFifo) {
+  const fs::path path = dir_ / "model" / "model.onnx";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  ExpectRejected(path, "is a FIFO");
+}
+
+// A second hard link is a name for a file that may lie anywhere: external
+// data must be a file of its own.
+TEST_F(BadModelTest, ExternalDataThatIsAHardLink) {
+  std::ofstream(dir_ / "secret.bin") << std::string(24, '\0');
+  fs::create_hard_link(dir_ / "secret.bin", dir_ / "model" / "weights.bin");
+  ExpectRejected(Write(WithExternalData(GoodModel(), "weights.bin", 0, 24)), "has 2 hard links");
 }
 
 TEST_F(BadModelTest, UnknownOpNamesOpDomainAndOpset) {

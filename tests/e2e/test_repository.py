@@ -187,6 +187,46 @@ class ExplicitLoadUnload(t.unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class FifoFilesDoNotHangLoading(t.unittest.TestCase):
+    """A FIFO where a model file, its external data or its config.pbtxt should
+    be fails that model at once; the loader goes on to the others."""
+
+    def test_fifos_fail_their_model_and_nothing_else(self):
+        repo = t.temp_dir("berth-fifo-")
+        t.binary_model(os.path.join(repo, "ok", "1", "model.onnx"), "Add")
+        os.makedirs(os.path.join(repo, "pipe_model", "1"))
+        os.mkfifo(os.path.join(repo, "pipe_model", "1", "model.onnx"))
+        t.binary_model(os.path.join(repo, "pipe_config", "1", "model.onnx"), "Add")
+        os.mkfifo(os.path.join(repo, "pipe_config", "config.pbtxt"))
+        # A weight kept as external data in weights.bin, which is a FIFO.
+        weights = t.TensorProto(name="w", data_type=t.TensorProto.FLOAT, dims=[1, 4],
+                                data_location=t.TensorProto.EXTERNAL)
+        weights.external_data.add(key="location", value="weights.bin")
+        x = t.helper.make_tensor_value_info("x", t.TensorProto.FLOAT, [1, 4])
+        y = t.helper.make_tensor_value_info("y", t.TensorProto.FLOAT, [1, 4])
+        graph = t.helper.make_graph([t.helper.make_node("Add", ["x", "w"], ["y"])], "g", [x], [y], [weights])
+        os.makedirs(os.path.join(repo, "pipe_data", "1"))
+        os.mkfifo(os.path.join(repo, "pipe_data", "1", "weights.bin"))
+        with open(os.path.join(repo, "pipe_data", "1", "model.onnx"), "wb") as f:
+            f.write(t.helper.make_model(graph, opset_imports=[t.helper.make_opsetid("", 17)]).SerializeToString())
+        server = t.BerthServer(["--model-repository", repo, "--model-control", "poll", "--repository-poll-secs", "0.2"])
+        try:
+            t.wait_until(lambda: t.get_json(server.port, "/v2/models/ok/ready")[0] == 200, message="ok to load")
+            for model, state in (("pipe_model", "FAILED"), ("pipe_data", "FAILED")):
+                t.wait_until(lambda: t.get_json(server.port, f"/v2/models/{model}/ready")[1].get("state") == state,
+                             message=f"{model} to fail")
+                self.assertIn("is a FIFO", t.get_json(server.port, f"/v2/models/{model}/ready")[1]["error"])
+            status, body = t.get_json(server.port, "/v2/models/pipe_config/ready")
+            self.assertEqual(status, 503)
+            self.assertIn("is a FIFO", body["error"])
+            # The loader is not stuck: a model added now loads too.
+            os.makedirs(os.path.join(repo, "later"))
+            stage_version(repo, "later", 1, "Mul")
+            t.wait_until(lambda: t.get_json(server.port, "/v2/models/later/ready")[0] == 200, message="later to load")
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class HostileConfigInPollMode(t.unittest.TestCase):
     """A config.pbtxt dropped into a running poll-mode repository that would
     crash a protobuf parser (an unknown field nested 30,000 deep, 150 KB) is

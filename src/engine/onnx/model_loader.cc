@@ -1,17 +1,17 @@
 #include "engine/onnx/model_loader.h"
 
 #include <fcntl.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <onnx/onnx_pb.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <onnx/onnx_pb.h>
-
+#include "core/regular_file.h"
 #include "engine/onnx/graph_validation.h"
 #include "engine/onnx/tensor_proto.h"
 
@@ -39,11 +39,11 @@ ValueType TypeFromProto(const onnx::TypeProto& proto) {
       return ValueType::Tensor(dtype, std::move(dims));
     }
     case onnx::TypeProto::kSequenceType:
-      return ValueType::Sequence(proto.sequence_type().has_elem_type() ? TypeFromProto(proto.sequence_type().elem_type())
-                                                                       : ValueType{});
+      return ValueType::Sequence(
+          proto.sequence_type().has_elem_type() ? TypeFromProto(proto.sequence_type().elem_type()) : ValueType{});
     case onnx::TypeProto::kOptionalType:
-      return ValueType::Optional(proto.optional_type().has_elem_type() ? TypeFromProto(proto.optional_type().elem_type())
-                                                                       : ValueType{});
+      return ValueType::Optional(
+          proto.optional_type().has_elem_type() ? TypeFromProto(proto.optional_type().elem_type()) : ValueType{});
     default:
       return ValueType{};
   }
@@ -57,13 +57,15 @@ class Converter {
   Status ConvertGraph(onnx::GraphProto& proto, Graph* graph, int depth) {
     if (depth > kMaxGraphDepth) return core::InvalidArgument("subgraphs nested deeper than {}", kMaxGraphDepth);
     graph->name = proto.name();
-    for (const auto& input : proto.input()) graph->inputs.push_back({input.name(), TypeFromProto(input.type()), input.doc_string()});
+    for (const auto& input : proto.input())
+      graph->inputs.push_back({input.name(), TypeFromProto(input.type()), input.doc_string()});
     for (const auto& output : proto.output()) {
       graph->outputs.push_back({output.name(), TypeFromProto(output.type()), output.doc_string()});
     }
     for (const auto& info : proto.value_info()) graph->value_types[info.name()] = TypeFromProto(info.type());
     for (auto& initializer : *proto.mutable_initializer()) {
-      if (initializer.name().empty()) return core::InvalidArgument("graph '{}' has an initializer with no name", graph->name);
+      if (initializer.name().empty())
+        return core::InvalidArgument("graph '{}' has an initializer with no name", graph->name);
       auto tensor = TensorFromProto(std::move(initializer), model_dir_);
       if (!tensor.ok()) return tensor.status().WithContext("initializer '" + initializer.name() + "'");
       // The protobuf copy (when the tensor did not take it) is not needed any
@@ -113,7 +115,8 @@ class Converter {
           offset += index * strides[axis];
         }
       }
-      if (offset < 0 || offset >= total) return core::InvalidArgument("sparse initializer '{}': index out of range", name);
+      if (offset < 0 || offset >= total)
+        return core::InvalidArgument("sparse initializer '{}': index out of range", name);
       std::memcpy(static_cast<char*>(dense.raw_data()) + offset * element_size,
                   static_cast<const char*>(values.raw_data()) + k * element_size, element_size);
     }
@@ -136,9 +139,18 @@ class Converter {
                                      node->Describe(), attr.name);
       }
       switch (attr_proto.type()) {
-        case onnx::AttributeProto::FLOAT: attr.type = Attribute::Type::kFloat; attr.f = attr_proto.f(); break;
-        case onnx::AttributeProto::INT: attr.type = Attribute::Type::kInt; attr.i = attr_proto.i(); break;
-        case onnx::AttributeProto::STRING: attr.type = Attribute::Type::kString; attr.s = attr_proto.s(); break;
+        case onnx::AttributeProto::FLOAT:
+          attr.type = Attribute::Type::kFloat;
+          attr.f = attr_proto.f();
+          break;
+        case onnx::AttributeProto::INT:
+          attr.type = Attribute::Type::kInt;
+          attr.i = attr_proto.i();
+          break;
+        case onnx::AttributeProto::STRING:
+          attr.type = Attribute::Type::kString;
+          attr.s = attr_proto.s();
+          break;
         case onnx::AttributeProto::TENSOR: {
           attr.type = Attribute::Type::kTensor;
           auto tensor = TensorFromProto(attr_proto.t(), model_dir_);
@@ -232,7 +244,8 @@ Result<std::shared_ptr<Model>> ConvertModel(onnx::ModelProto& proto, const std::
 
 Result<std::shared_ptr<Model>> LoadModelFromBytes(std::string_view bytes, const std::filesystem::path& model_dir) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    return core::InvalidArgument("model is {} bytes; files over 2 GiB must keep weights as external data", bytes.size());
+    return core::InvalidArgument("model is {} bytes; files over 2 GiB must keep weights as external data",
+                                 bytes.size());
   }
   google::protobuf::io::ArrayInputStream stream(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&stream);
@@ -246,16 +259,8 @@ Result<std::shared_ptr<Model>> LoadModelFromBytes(std::string_view bytes, const 
 }
 
 Result<std::shared_ptr<Model>> LoadModelFromFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    return Status(err == ENOENT ? core::StatusCode::kNotFound : core::StatusCode::kInvalidArgument,
-                  "cannot open model '" + path.string() + "': " + std::strerror(err));
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  ASSIGN_OR_RETURN(core::FileDescriptor file, core::OpenRegularFile(path, "model file"));
+  const int fd = file.get();
   off_t size = ::lseek(fd, 0, SEEK_END);
   if (size < 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
     return core::InvalidArgument("model '{}' is not a regular file", path.string());
@@ -272,8 +277,8 @@ Result<std::shared_ptr<Model>> LoadModelFromFile(const std::filesystem::path& pa
   coded.SetRecursionLimit(200);
   auto proto = std::make_unique<onnx::ModelProto>();
   if (!proto->ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage()) {
-    return core::InvalidArgument("model '{}' is not a valid ONNX model: protobuf parsing failed (truncated or not a model)",
-                                 path.string());
+    return core::InvalidArgument(
+        "model '{}' is not a valid ONNX model: protobuf parsing failed (truncated or not a model)", path.string());
   }
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";

@@ -10,6 +10,8 @@
 #include <onnx/onnx_pb.h>  // defines ONNX_API, needed first
 #include <onnx/onnx-data.pb.h>
 
+#include "core/regular_file.h"
+
 namespace berth::engine {
 namespace {
 
@@ -77,12 +79,11 @@ Status ReadExternalData(const onnx::TensorProto& proto, const std::filesystem::p
     return core::InvalidArgument("{}: external data location '{}' resolves outside the model's folder (to '{}')", label,
                                  location, resolved.string());
   }
-  int fd = ::open(resolved.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return core::NotFound("{}: cannot open external data '{}': {}", label, location, std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+  // The resolved path has no links left; a link swapped in since, a second
+  // hard link (a name for a file outside the folder) or a FIFO is refused.
+  auto file = core::OpenRegularFile(resolved, "external data", {.refuse_links = true, .refuse_hard_links = true});
+  if (!file.ok()) return file.status().WithContext(label);
+  const int fd = file->get();
   off_t file_size = ::lseek(fd, 0, SEEK_END);
   if (file_size < 0) return core::InvalidArgument("{}: external data '{}' is not seekable", label, location);
   if (length >= 0 && static_cast<uint64_t>(length) != needed) {
