@@ -1,11 +1,13 @@
 #include "core/logging.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <chrono>
 #include <ctime>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
+#include "core/utf8.h"
 
 namespace berth::core {
 namespace {
@@ -28,10 +30,14 @@ spdlog::logger& Logger() {
 
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -56,17 +62,34 @@ void SetLogLevel(LogLevel level) { g_level = level; }
 bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
 
 std::string JsonEscape(std::string_view text) {
+  // Invalid UTF-8 would make the JSON invalid (and can smuggle terminal
+  // sequences): such bytes become '?'.
+  std::string repaired;
+  if (!IsValidUtf8(text)) {
+    repaired = ValidUtf8(text);
+    text = repaired;
+  }
   std::string out;
   out.reserve(text.size() + 2);
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof(buf), "\\u%04x", c);
           out += buf;
@@ -78,27 +101,49 @@ std::string JsonEscape(std::string_view text) {
   return out;
 }
 
-void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
-  if (!LogEnabled(level)) return;
+namespace {
+
+// A text-format value goes out bare only when it cannot be mistaken for
+// anything else: no space, quote or '=', no control byte (a newline would
+// forge a line, ESC a terminal sequence), no DEL, and valid UTF-8.
+bool NeedsQuotes(std::string_view value) {
+  if (value.empty() || !IsValidUtf8(value)) return true;
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f || c == ' ' || c == '"' || c == '=') return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string FormatLogLine(LogFormat format, std::string_view timestamp, LogLevel level, std::string_view message,
+                          std::initializer_list<LogField> fields) {
   std::string line;
-  if (g_format == LogFormat::kJson) {
-    line = "{\"ts\":\"" + Timestamp() + "\",\"level\":\"" + LevelName(level) + "\",\"msg\":\"" +
+  if (format == LogFormat::kJson) {
+    line = "{\"ts\":\"" + std::string(timestamp) + "\",\"level\":\"" + LevelName(level) + "\",\"msg\":\"" +
            JsonEscape(message) + "\"";
     for (const auto& [key, value] : fields) {
       line += ",\"" + JsonEscape(key) + "\":\"" + JsonEscape(value) + "\"";
     }
     line += "}";
-  } else {
-    line = Timestamp() + " " + LevelName(level) + " " + std::string(message);
-    for (const auto& [key, value] : fields) {
-      line += " ";
-      line += key;
-      line += "=";
-      bool quote = value.empty() || value.find_first_of(" \"=") != std::string::npos;
-      line += quote ? "\"" + JsonEscape(value) + "\"" : value;
-    }
+    return line;
   }
-  Logger().info(line);
+  line = std::string(timestamp) + " " + LevelName(level) + " ";
+  // Messages are berth's own phrases (outside data goes in fields): spaces
+  // stay, anything that could break the line is escaped.
+  line += JsonEscape(message);
+  for (const auto& [key, value] : fields) {
+    line += " ";
+    line += NeedsQuotes(key) ? "\"" + JsonEscape(key) + "\"" : std::string(key);
+    line += "=";
+    line += NeedsQuotes(value) ? "\"" + JsonEscape(value) + "\"" : value;
+  }
+  return line;
+}
+
+void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+  if (!LogEnabled(level)) return;
+  Logger().info(FormatLogLine(g_format.load(), Timestamp(), level, message, fields));
 }
 
 }  // namespace berth::core

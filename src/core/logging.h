@@ -29,7 +29,17 @@ inline void LogError(std::string_view message, std::initializer_list<LogField> f
   Log(LogLevel::kError, message, fields);
 }
 
-// Escapes a string for inclusion inside a JSON string literal.
+// Escapes a string for inclusion inside a JSON string literal: quotes,
+// backslashes, control bytes and DEL as escapes, invalid UTF-8 as '?'.
 std::string JsonEscape(std::string_view text);
+
+// The line Log writes for these arguments. Text: "<ts> <level> <message>
+// key=value ...", a value (or key) quoted and escaped as in JSON whenever it
+// is empty or holds a space, '"', '=', a control byte, DEL or invalid UTF-8,
+// so that no value from outside can forge a line or a field (the message, a
+// phrase of berth's, is escaped but not quoted). JSON: one object per line,
+// everything escaped.
+std::string FormatLogLine(LogFormat format, std::string_view timestamp, LogLevel level, std::string_view message,
+                          std::initializer_list<LogField> fields);
 
 }  // namespace berth::core
