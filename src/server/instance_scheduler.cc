@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <system_error>
+
 namespace berth::server {
 
 InstanceScheduler::InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor,
@@ -14,10 +16,24 @@ InstanceScheduler::InstanceScheduler(std::string name, int instances, size_t cap
 
 InstanceScheduler::~InstanceScheduler() { Stop(); }
 
-void InstanceScheduler::Start() {
-  std::lock_guard lock(mutex_);
-  if (!threads_.empty() || stopping_) return;
-  for (int i = 0; i < instances_; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
+core::Status InstanceScheduler::Start() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!threads_.empty() || stopping_) return core::Status::Ok();
+    try {
+      for (int i = 0; i < instances_; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
+      return core::Status::Ok();
+    } catch (const std::system_error& e) {
+      // Out of threads (a pids limit, RLIMIT_NPROC): this version cannot
+      // run, the server can. Stop the ones that started.
+      started_before_failure_ = threads_.size();
+    }
+  }
+  Stop();
+  return core::ResourceExhausted(
+      "{}: cannot start model instance thread {} of {}: the process may not create more "
+      "threads (a pids or process limit)",
+      name_, started_before_failure_ + 1, instances_);
 }
 
 core::Status InstanceScheduler::TryEnqueue(InferJob& job) {

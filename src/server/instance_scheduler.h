@@ -45,7 +45,9 @@ class InstanceScheduler {
   InstanceScheduler(const InstanceScheduler&) = delete;
   InstanceScheduler& operator=(const InstanceScheduler&) = delete;
 
-  void Start();
+  // Starts the instance threads. ResourceExhausted (and none left running)
+  // when the system refuses a thread.
+  core::Status Start();
   // Moves the job into the queue and returns OK, or leaves `job` untouched
   // and returns Unavailable when the queue is full or the scheduler stopped.
   core::Status TryEnqueue(InferJob& job);
@@ -68,6 +70,7 @@ class InstanceScheduler {
   std::condition_variable work_available_;
   std::deque<InferJob> queue_;
   bool stopping_ = false;
+  size_t started_before_failure_ = 0;
   std::vector<std::thread> threads_;
 };
 

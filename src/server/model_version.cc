@@ -110,7 +110,8 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
   loaded->scheduler_ = std::make_unique<InstanceScheduler>(
       fmt::format("{}:{}", name, version), instances, QueueCapacity(loaded->config_, options.queue_capacity),
       [self](InferJob& job, int) { self->Execute(job); }, depth);
-  loaded->scheduler_->Start();
+  core::Status started = loaded->scheduler_->Start();
+  if (!started.ok()) return started.WithContext(prefix);
   loaded->load_seconds_ = Seconds(Clock::now() - start);
   return loaded;
 }

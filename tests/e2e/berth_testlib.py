@@ -155,6 +155,39 @@ def timed_slow_model(path, seconds, elements=1 << 20):
     return steps
 
 
+def make_cgroup(controller, settings):
+    """A fresh cgroup v1 group under `controller` ("pids", "memory") with the
+    given files written ({"pids.max": "40"}), removed when the tests exit; or
+    None where this machine does not let us make one (the test then skips)."""
+    root = os.path.join("/sys/fs/cgroup", controller)
+    if not os.path.isdir(root) or not os.access(root, os.W_OK):
+        return None
+    path = os.path.join(root, f"berth-test-{os.getpid()}-{len(_CGROUPS)}")
+    try:
+        os.mkdir(path)
+        for name, value in settings.items():
+            with open(os.path.join(path, name), "w") as f:
+                f.write(value)
+    except OSError:
+        return None
+    _CGROUPS.append(path)
+    return path
+
+
+_CGROUPS = []
+
+
+@atexit.register
+def _remove_cgroups():
+    for path in _CGROUPS:
+        for _ in range(50):  # a group goes once its last task has exited
+            try:
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def write_config(model_dir, text):
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.pbtxt"), "w") as f:
@@ -171,10 +204,15 @@ def copy_digits(repo):
 class BerthServer:
     """`berth serve` on a free loopback port, logging to a file."""
 
-    def __init__(self, args, env=None, workdir=None):
+    def __init__(self, args, env=None, workdir=None, cgroups=()):
+        """`cgroups`: cgroup folders (v1 or v2) the server runs in, from its
+        first thread on."""
         self.workdir = workdir or temp_dir("berth-serve-")
         self.log_path = os.path.join(self.workdir, "server.log")
         self.args = [BERTH, "serve", "--host", "127.0.0.1", "--port", "0"] + list(args)
+        if cgroups:
+            join = " && ".join(f"echo $$ > {os.path.join(c, 'cgroup.procs')}" for c in cgroups)
+            self.args = ["sh", "-c", join + ' && exec "$@"', "sh"] + self.args
         full_env = dict(os.environ)
         for key in list(full_env):
             if key.startswith("BERTH_"):

@@ -187,6 +187,34 @@ class ExplicitLoadUnload(t.unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class ThreadLimit(t.unittest.TestCase):
+    """Under a pids limit, a version whose instance threads cannot all start
+    fails to load with a clear error; the server and the other models go on."""
+
+    def test_instance_threads_beyond_a_pids_limit_are_a_load_error(self):
+        cgroup = t.make_cgroup("pids", {"pids.max": "40"})
+        if cgroup is None:
+            self.skipTest("cannot make a pids cgroup here (needs root and cgroup v1 pids)")
+        repo = t.temp_dir("berth-threads-")
+        t.binary_model(os.path.join(repo, "small", "1", "model.onnx"), "Add")
+        t.binary_model(os.path.join(repo, "many", "1", "model.onnx"), "Add")
+        t.write_config(os.path.join(repo, "many"), "instance_group [ { count: 64 } ]")
+        server = t.BerthServer(["--model-repository", repo, "--intra-op-threads", "1", "--http-threads", "2"],
+                               cgroups=[cgroup])
+        try:
+            t.wait_until(lambda: "model version failed to load model=many" in server.log(), message="many to fail")
+            self.assertIn("cannot start model instance thread", server.log())
+            self.assertEqual(t.request(server.port, "GET", "/v2/health/live")[0], 200)
+            status, body = t.get_json(server.port, "/v2/models/many/ready")
+            self.assertEqual((status, body["state"]), (503, "FAILED"))
+            self.assertIn("pids", body["error"])
+            t.wait_until(lambda: t.get_json(server.port, "/v2/models/small/ready")[0] == 200, message="small ready")
+            status, body = t.post_json(server.port, "/v2/models/small/infer", ADD_REQUEST)
+            self.assertEqual((status, body["outputs"][0]["data"]), (200, [9, 9, 9, 9]))
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class FifoFilesDoNotHangLoading(t.unittest.TestCase):
     """A FIFO where a model file, its external data or its config.pbtxt should
     be fails that model at once; the loader goes on to the others."""

@@ -32,7 +32,7 @@ TEST(InstanceScheduler, RunsAtMostInstancesJobsAtOnce) {
         job.done(InferResponse{});
       },
       &depth);
-  scheduler.Start();
+  ASSERT_TRUE(scheduler.Start().ok());
   for (int i = 0; i < 20; ++i) {
     InferJob job;
     job.done = [&](core::Result<InferResponse>) { ++done; };
@@ -53,7 +53,7 @@ TEST(InstanceScheduler, FullQueueRejectsAndKeepsTheJob) {
         job.done(InferResponse{});
       },
       nullptr);
-  scheduler.Start();
+  ASSERT_TRUE(scheduler.Start().ok());
   int accepted = 0;
   core::Status rejected;
   for (int i = 0; i < 10 && rejected.ok(); ++i) {
