@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <future>
 
 #include "cli/command.h"
@@ -22,6 +23,24 @@
 
 namespace berth::cli {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits until `finished(step)` says so (it waits until `step` at most) or
+// `deadline` passes; a second SIGTERM/SIGINT meanwhile exits at once, in
+// every phase of the shutdown.
+bool WaitUnlessSignalled(const sigset_t& signals, Clock::time_point deadline,
+                         const std::function<bool(Clock::time_point)>& finished) {
+  while (true) {
+    if (finished(std::min(deadline, Clock::now() + std::chrono::milliseconds(100)))) return true;
+    if (Clock::now() >= deadline) return false;
+    timespec zero{0, 0};
+    if (sigtimedwait(&signals, nullptr, &zero) > 0) {
+      core::LogWarning("second signal: exiting without waiting any longer");
+      std::_Exit(0);
+    }
+  }
+}
 
 int Serve(server::ServerOptions options) {
   options.server_version = BERTH_VERSION;
@@ -58,7 +77,7 @@ int Serve(server::ServerOptions options) {
   if (!started.ok()) return ReportError(started);
   // The protocols: each registers its routes; the transport serves the table.
   server::RouteTable routes;
-  server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000});
+  server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000}, !options.api_keys.empty());
   kserve.Register(routes);
   routes.Add(server::MetricsRoute([server = server->get()] { return server->RenderMetrics(); }));
   auto http = server::HttpServer::Start(routes, options, (*server)->metrics());
@@ -79,17 +98,8 @@ int Serve(server::ServerOptions options) {
                  {"exit_timeout_secs", fmt::format("{}", options.exit_timeout_secs)}});
   (*server)->BeginShutdown();
   (*http)->BeginDrain();
-  bool drained = false;
-  while (!drained) {
-    auto step = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
-    drained = (*http)->WaitUntilDrained(step);
-    if (drained || std::chrono::steady_clock::now() >= deadline) break;
-    timespec zero{0, 0};
-    if (sigtimedwait(&signals, nullptr, &zero) > 0) {
-      core::LogWarning("second signal: exiting without waiting for in-flight requests");
-      std::_Exit(0);
-    }
-  }
+  const bool drained =
+      WaitUnlessSignalled(signals, deadline, [&](Clock::time_point step) { return (*http)->WaitUntilDrained(step); });
   if (!drained) {
     core::LogWarning("exit timeout reached; abandoning the requests still in flight",
                      {{"open_connections", std::to_string((*http)->open_connections())}});
@@ -101,8 +111,10 @@ int Serve(server::ServerOptions options) {
     (*http)->Stop();
     (*server)->Stop();
   });
-  if (stopped.wait_until(std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2))) !=
-      std::future_status::ready) {
+  const bool unloaded = WaitUnlessSignalled(
+      signals, std::max(deadline, Clock::now() + std::chrono::seconds(2)),
+      [&](Clock::time_point step) { return stopped.wait_until(step) == std::future_status::ready; });
+  if (!unloaded) {
     core::LogWarning("models did not unload in time; exiting anyway");
     std::_Exit(0);
   }

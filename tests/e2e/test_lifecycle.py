@@ -43,6 +43,25 @@ class Auth(t.unittest.TestCase):
         url = f"http://127.0.0.1:{self.port}/v2/health/ready"
         self.assertEqual(subprocess.run([t.BERTH, "health", "--url", url], capture_output=True).returncode, 0)
 
+    def test_readiness_tells_nobody_without_a_key_why(self):
+        repo = t.temp_dir("berth-auth-ready-")
+        os.makedirs(os.path.join(repo, "broken", "1"))
+        with open(os.path.join(repo, "broken", "1", "model.onnx"), "wb") as f:
+            f.write(b"not a model")
+        server = t.BerthServer(["--model-repository", repo, "--api-key", "k"])
+        try:
+            t.wait_until(lambda: "failed to load" in server.log(), message="the load to fail")
+            for path in ("/v2/health/ready", "/health"):
+                status, _, body = t.request(server.port, "GET", path)
+                self.assertEqual((status, json.loads(body)), (503, {"ready": False, "error": "not ready"}), path)
+            # With the key, the model's own route says why.
+            status, _, body = t.request(server.port, "GET", "/v2/models/broken/ready",
+                                        headers={"Authorization": "Bearer k"})
+            self.assertEqual(status, 503)
+            self.assertIn(repo, json.loads(body)["error"])
+        finally:
+            self.assertEqual(server.stop(), 0)
+
     def test_every_other_route_needs_a_key(self):
         for method, path in self.PROTECTED:
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic a2V5LWZyb20tZW52"},
@@ -153,6 +172,66 @@ class SigtermDrain(t.unittest.TestCase):
         for c in connections:
             c.close()
         server.stop()
+
+
+class SecondSignal(t.unittest.TestCase):
+    """A second SIGTERM exits at once in every phase of the shutdown, also
+    while the models are unloading behind a load still in progress."""
+
+    def test_second_signal_while_unloading_exits_at_once(self):
+        repo = t.temp_dir("berth-second-")
+        # Tens of thousands of nodes: the load is still running when the
+        # signals come, and stopping waits for it.
+        t.slow_model(os.path.join(repo, "big", "1", "model.onnx"), elements=4, steps=60000)
+        server = t.BerthServer(["--model-repository", repo, "--exit-timeout-secs", "60"])
+        try:
+            t.wait_until(lambda: "loading model version" in server.log(), message="the load to start")
+            server.signal(signal.SIGTERM)
+            t.wait_until(lambda: "shutting down" in server.log(), message="the drain to start")
+            server.signal(signal.SIGTERM)
+            self.assertEqual(server.process.wait(30), 0)
+            log = server.log()
+            self.assertIn("second signal: exiting without waiting any longer", log)
+            self.assertNotIn("model version ready", log)
+        finally:
+            server.stop()
+
+
+class ConnectionLimit(t.unittest.TestCase):
+    """At --max-connections, health probes still get answers (a few slots are
+    kept for them) and everything else a 503."""
+
+    def test_probes_are_answered_at_the_connection_limit(self):
+        repo = t.temp_dir("berth-connections-")
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        server = t.BerthServer(["--model-repository", repo, "--max-connections", "4"])
+        idle = []
+        try:
+            server.wait_ready()
+            for _ in range(4):
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+            infer = json.dumps(ADD_REQUEST).encode()
+            # Once the server has taken all four, an inference is turned away.
+            t.wait_until(lambda: t.request(server.port, "POST", "/v2/models/add/infer", infer)[0] == 503,
+                         message="the limit to be reached")
+            status, headers, body = t.request(server.port, "POST", "/v2/models/add/infer", infer)
+            self.assertEqual((status, headers.get("retry-after")), (503, "1"))
+            self.assertIn("too many open connections", json.loads(body)["error"])
+            for path in ("/v2/health/live", "/v2/health/ready", "/health"):
+                self.assertEqual(t.request(server.port, "GET", path)[0], 200, path)
+            # The probe slots are few: past them, even a probe is turned away.
+            for _ in range(16):
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+            def turned_away():
+                try:
+                    return t.request(server.port, "GET", "/v2/health/live")[0] == 503
+                except OSError:  # refused before the request was read: also turned away
+                    return True
+            t.wait_until(turned_away, message="the probe slots to fill")
+        finally:
+            for connection in idle:
+                connection.close()
+            self.assertEqual(server.stop(), 0)
 
 
 class QueueFullRejects(t.unittest.TestCase):

@@ -58,11 +58,13 @@ bool IsPeerGone(const boost::system::error_code& ec) {
 
 }  // namespace
 
-HttpConnection::HttpConnection(asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id)
+HttpConnection::HttpConnection(asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id,
+                               bool probe_only)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       context_(context),
       id_(id),
+      probe_only_(probe_only),
       buffer_(context.options.max_header_bytes + 65536) {
   timer_granularity_ = Seconds(std::min(context.options.request_timeout_secs, context.options.idle_timeout_secs));
   on_chunk_ = [this](std::uint64_t, std::string_view, beast::error_code& ec) {
@@ -272,6 +274,11 @@ void HttpConnection::Dispatch() {
   ClearDeadline();  // a queued inference may take as long as it takes
   state_ = State::kHandling;
   if (!match_.error.ok()) return Respond(ErrorResponse(match_.error));
+  if (probe_only_ && !(match_.route && match_.route->probe && match_.method_allowed)) {
+    HttpResponse response = ErrorResponse(503, "too many open connections");
+    response.close = true;
+    return Respond(std::move(response));
+  }
   if (!match_.route) {
     std::string_view path(target_);
     path = path.substr(0, std::min<size_t>(path.find('?'), 200));
@@ -307,8 +314,8 @@ void HttpConnection::Dispatch() {
 void HttpConnection::Respond(HttpResponse response) {
   if (state_ == State::kClosing || state_ == State::kWriting) return;
   state_ = State::kWriting;
-  const bool close =
-      response.close || !keep_alive_ || body_pending_ || context_.draining.load(std::memory_order_relaxed);
+  const bool close = response.close || !keep_alive_ || body_pending_ || probe_only_ ||
+                     context_.draining.load(std::memory_order_relaxed);
   header_out_.clear();
   fmt::format_to(std::back_inserter(header_out_),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nDate: {}\r\n", response.status,

@@ -63,7 +63,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // parser work, and real clients send far larger chunks.
   static constexpr size_t kMaxChunks = 65536;
 
-  HttpConnection(boost::asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id);
+  // `probe_only`: a connection accepted above --max-connections into one of
+  // the slots kept for health probes; it answers a probe route and 503 to
+  // anything else, then closes.
+  HttpConnection(boost::asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id,
+                 bool probe_only = false);
   ~HttpConnection();
 
   void Start();
@@ -106,6 +110,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool timed_out_ = false;
   HttpConnectionContext& context_;
   const uint64_t id_;
+  const bool probe_only_;
   uint64_t request_sequence_ = 0;
   State state_ = State::kIdle;
 

@@ -124,7 +124,11 @@ void HttpServer::OnAccept(boost::system::error_code ec, tcp::socket socket) {
   std::shared_ptr<HttpConnection> connection;
   {
     std::lock_guard lock(mutex_);
-    if (connections_.size() >= options_.max_connections) {
+    // Beyond --max-connections a few slots stay for health probes, so that a
+    // flood of idle clients does not make liveness fail and get a healthy
+    // pod restarted.
+    const bool probe_only = connections_.size() >= options_.max_connections;
+    if (connections_.size() >= options_.max_connections + kProbeSlots) {
       metrics_->rejected_connections.fetch_add(1);
       socket.non_blocking(true, ignored);
       socket.write_some(asio::buffer(TooManyConnectionsResponse()), ignored);
@@ -132,7 +136,7 @@ void HttpServer::OnAccept(boost::system::error_code ec, tcp::socket socket) {
       socket.close(ignored);
     } else {
       const uint64_t id = next_connection_id_++;
-      connection = std::make_shared<HttpConnection>(std::move(socket), *context_, id);
+      connection = std::make_shared<HttpConnection>(std::move(socket), *context_, id, probe_only);
       connections_.emplace(id, connection);
       metrics_->accepted_connections.fetch_add(1);
       metrics_->open_connections.fetch_add(1);

@@ -38,6 +38,9 @@ namespace berth::server {
 
 class HttpServer {
  public:
+  // Connections accepted beyond --max-connections for health probes only.
+  static constexpr size_t kProbeSlots = 16;
+
   // Binds and listens (errors name the address), then starts the I/O threads.
   // `routes` must outlive the server; the HTTP metrics are rendered through
   // `metrics` (a collector).

@@ -53,6 +53,7 @@ struct Route {
   HttpHandler handler;
   bool requires_auth = true;  // false for health probes: Kubernetes and HEALTHCHECK carry no key
   bool quiet = false;         // logged at debug level instead of info (probes, scrapes)
+  bool probe = false;         // answered even when every --max-connections slot is taken
 };
 
 struct RouteMatch {

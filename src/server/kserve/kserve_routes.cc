@@ -107,6 +107,7 @@ void KServeRoutes::Register(RouteTable& table) {
     route.label = std::move(label);
     route.requires_auth = false;
     route.quiet = true;
+    route.probe = true;
     route.handler = [answer](HttpExchange& exchange) { Reply(exchange, answer()); };
     table.Add(std::move(route));
   };
@@ -145,8 +146,10 @@ HttpResponse KServeRoutes::HealthLive() const { return JsonResponse(200, "{\"liv
 HttpResponse KServeRoutes::HealthReady() const {
   std::string reason;
   if (server_.IsReady(&reason)) return JsonResponse(200, "{\"ready\":true}");
-  HttpResponse response = JsonResponse(503, "{\"ready\":false,\"error\":\"" + core::JsonEscape(reason) + "\"}");
-  return response;
+  // Without a key nobody learns more than "not ready"; the model routes
+  // (which need one) tell the rest.
+  if (keys_required_) return JsonResponse(503, "{\"ready\":false,\"error\":\"not ready\"}");
+  return JsonResponse(503, "{\"ready\":false,\"error\":\"" + core::JsonEscape(reason) + "\"}");
 }
 
 HttpResponse KServeRoutes::ServerMetadata() const {

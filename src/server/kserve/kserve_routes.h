@@ -25,7 +25,11 @@ namespace berth::server {
 
 class KServeRoutes {
  public:
-  KServeRoutes(Server& server, JsonLimits limits) : server_(server), limits_(limits) {}
+  // `keys_required`: the server asks for an API key. The probes stay open
+  // then, but say only whether the server is ready, never why not (a reason
+  // names models, files and load errors).
+  KServeRoutes(Server& server, JsonLimits limits, bool keys_required = false)
+      : server_(server), limits_(limits), keys_required_(keys_required) {}
 
   // Adds every route, and the checks of {model} and {version}. The routes
   // hold a reference to this object, which must outlive the table's use.
@@ -46,6 +50,7 @@ class KServeRoutes {
 
   Server& server_;
   JsonLimits limits_;
+  bool keys_required_;
 };
 
 }  // namespace berth::server
