@@ -47,8 +47,9 @@ int Pull(PullArguments& args) {
 
 void AddPullCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<PullArguments>();
-  CLI::App* cmd =
-      app.add_subcommand("pull", "Download a model (http, https, s3) into a directory, verified by SHA-256");
+  CLI::App* cmd = app.add_subcommand("pull",
+                                     "Download a model (http, https, s3) into a directory, verified by SHA-256 where a "
+                                     "digest is given");
   cmd->add_option("source", args->source,
                   "http(s)://host/path/model.onnx, a directory URL ending in '/' (files from its manifest), "
                   "s3://bucket/key or s3://bucket/prefix/")
@@ -68,8 +69,18 @@ void AddPullCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--connect-timeout-secs", args->options.connect_timeout_secs, "give up connecting after this long")
       ->capture_default_str();
   cmd->add_option("--stall-timeout-secs", args->options.stall_timeout_secs,
-                  "abort (and retry) a transfer that stalls this long")
+                  "abort (and retry) a transfer slower than --min-rate for this long")
       ->capture_default_str();
+  cmd->add_option("--min-rate", args->options.min_bytes_per_sec, "bytes per second a transfer must keep up")
+      ->capture_default_str();
+  cmd->add_option("--max-bytes", args->options.max_bytes,
+                  "download at most this many bytes, all files together (a larger Content-Length is refused)")
+      ->capture_default_str();
+  cmd->add_option("--timeout-secs", args->options.timeout_secs,
+                  "give up when the whole pull (retries included) takes longer (0: no limit)")
+      ->capture_default_str();
+  cmd->add_flag("--require-digest", args->options.require_digest,
+                "refuse a file that no --sha256 or manifest vouches for (otherwise: a warning)");
   cmd->add_option("--s3-endpoint", args->options.s3_endpoint,
                   "S3-compatible endpoint, path-style (default: AWS; env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)");
   cmd->add_option("--s3-region", args->options.s3_region, "signing region (env AWS_REGION or AWS_DEFAULT_REGION)")

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -225,9 +226,10 @@ struct TransferState {
   int fd = -1;
   std::string* memory = nullptr;
   size_t memory_limit = 0;
-  uint64_t requested_offset = 0;  // Range start asked for (0: whole object)
-  uint64_t write_offset = 0;      // where the next body byte goes
-  uint64_t body_bytes = 0;        // bytes of the accepted body received in this attempt
+  uint64_t file_limit = UINT64_MAX;  // a file transfer's body may not grow past this offset
+  uint64_t requested_offset = 0;     // Range start asked for (0: whole object)
+  uint64_t write_offset = 0;         // where the next body byte goes
+  uint64_t body_bytes = 0;           // bytes of the accepted body received in this attempt
   bool started = false;
   bool accepted = false;  // a 200/206 whose body we keep
   bool offset_mismatch = false;
@@ -308,6 +310,10 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
     }
     state->memory->append(data, bytes);
   } else {
+    if (state->write_offset + bytes > state->file_limit) {
+      state->too_large = true;
+      return 0;
+    }
     size_t done = 0;
     while (done < bytes) {
       ssize_t n = pwrite(state->fd, data + done, bytes - done, static_cast<off_t>(state->write_offset + done));
@@ -348,17 +354,20 @@ class Downloader {
     TransferState state;
     state.memory = &body;
     state.memory_limit = limit;
+    state.file_limit = limit;
     int attempts = 0;
     RETURN_IF_ERROR(RunWithRetries(location, state, &attempts, [] {}));
     return body;
   }
 
-  // Downloads into `partial` (resuming what is there), returning attempts.
-  core::Result<int> FetchToFile(const Location& location, const fs::path& partial) {
+  // Downloads into `partial` (resuming what is there), at most `limit`
+  // bytes, returning attempts.
+  core::Result<int> FetchToFile(const Location& location, const fs::path& partial, uint64_t limit) {
     int fd = open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return core::Internal("cannot create '{}': {}", partial.string(), ErrnoText(errno));
     TransferState state;
     state.fd = fd;
+    state.file_limit = limit;
     int attempts = 0;
     core::Status status = RunWithRetries(location, state, &attempts, [&] {
       // Resume from what the file holds (an earlier run, or the attempt before).
@@ -382,6 +391,7 @@ class Downloader {
     const int max_attempts = std::max(1, options_.max_attempts);
     for (int attempt = 1; attempt <= max_attempts; ++attempt) {
       *attempts = attempt;
+      RETURN_IF_ERROR(CheckDeadline(location));
       before();
       AttemptOutcome outcome = Attempt(location, state);
       if (outcome.result == AttemptResult::kDone) return core::Status::Ok();
@@ -397,7 +407,7 @@ class Downloader {
         continue;
       }
       if (attempt == max_attempts) break;
-      const double sleep_secs = Jitter(std::min(backoff, options_.max_backoff_secs));
+      const double sleep_secs = std::min(Jitter(std::min(backoff, options_.max_backoff_secs)), SecondsLeft());
       core::LogWarning("pull: retrying", {{"source", location.Describe()},
                                           {"attempt", std::to_string(attempt)},
                                           {"reason", outcome.status.message()},
@@ -406,6 +416,20 @@ class Downloader {
       backoff *= 2;
     }
     return core::Unavailable("{}: giving up after {} attempts: {}", location.Describe(), max_attempts, last.message());
+  }
+
+  // Seconds until the overall deadline (a day when there is none).
+  double SecondsLeft() const {
+    if (options_.timeout_secs <= 0) return 86400;
+    return std::max(0.0, std::chrono::duration<double>(deadline_ - std::chrono::steady_clock::now()).count());
+  }
+  core::Status CheckDeadline(const Location& location) const {
+    if (options_.timeout_secs > 0 && std::chrono::steady_clock::now() >= deadline_) {
+      return core::Status(core::StatusCode::kDeadlineExceeded,
+                          fmt::format("{}: the pull did not finish within --timeout-secs {} s", location.Describe(),
+                                      options_.timeout_secs));
+    }
+    return core::Status::Ok();
   }
 
   static double Jitter(double secs) {
@@ -485,7 +509,15 @@ class Downloader {
     curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl_, CURLOPT_USERAGENT, "berth-pull");
     curl_easy_setopt(curl_, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_secs * 1000));
-    curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(
+        curl_, CURLOPT_LOW_SPEED_LIMIT,
+        static_cast<long>(std::max<uint64_t>(1, std::min<uint64_t>(options_.min_bytes_per_sec, LONG_MAX))));
+    // A Content-Length past the budget fails before any body byte comes.
+    if (state.file_limit != UINT64_MAX && state.file_limit >= state.requested_offset) {
+      curl_easy_setopt(curl_, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(state.file_limit - state.requested_offset));
+    }
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(SecondsLeft() * 1000) + 1);
     curl_easy_setopt(curl_, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(options_.stall_timeout_secs)));
     curl_easy_setopt(curl_, CURLOPT_ACCEPT_ENCODING, nullptr);  // bytes as stored: digests and ranges refer to them
     if (!options_.ca_file.empty()) curl_easy_setopt(curl_, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -518,8 +550,16 @@ class Downloader {
       return {AttemptResult::kFatal,
               core::ResourceExhausted("{}: cannot write: {}", what, ErrnoText(state.write_errno))};
     }
-    if (state.too_large) {
-      return {AttemptResult::kFatal, core::ResourceExhausted("{}: larger than {} bytes", what, state.memory_limit)};
+    if (state.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+      if (state.memory) {
+        return {AttemptResult::kFatal, core::ResourceExhausted("{}: larger than {} bytes", what, state.memory_limit)};
+      }
+      return {AttemptResult::kFatal,
+              core::ResourceExhausted("{}: larger than the {} bytes allowed (--max-bytes, all files together)", what,
+                                      state.file_limit)};
+    }
+    if (code == CURLE_OPERATION_TIMEDOUT && options_.timeout_secs > 0 && SecondsLeft() <= 0) {
+      return {AttemptResult::kFatal, CheckDeadline(location)};
     }
     if (code != CURLE_OK) {
       std::string reason = error_text[0] ? error_text : curl_easy_strerror(code);
@@ -553,6 +593,10 @@ class Downloader {
 
   const FetchOptions& options_;
   CURL* curl_ = nullptr;
+  const std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(options_.timeout_secs > 0 ? options_.timeout_secs : 0));
 };
 
 // ------------------------------------------------------------- destination
@@ -604,7 +648,8 @@ core::Status SyncDirectory(const fs::path& directory) {
 }
 
 core::Result<FetchedFile> FetchFile(Downloader& downloader, const Location& location, const fs::path& root,
-                                    const std::string& relative, const std::string& expected_sha256) {
+                                    const std::string& relative, const std::string& expected_sha256,
+                                    uint64_t byte_budget) {
   ASSIGN_OR_RETURN(fs::path target, PrepareTarget(root, relative));
   FetchedFile fetched;
   fetched.relative_path = relative;
@@ -622,7 +667,12 @@ core::Result<FetchedFile> FetchFile(Downloader& downloader, const Location& loca
   if (fs::is_symlink(fs::symlink_status(partial, error))) {
     return core::InvalidArgument("refusing '{}': '{}' is a symbolic link", relative, partial.string());
   }
-  ASSIGN_OR_RETURN(fetched.attempts, downloader.FetchToFile(location, partial));
+  auto attempts = downloader.FetchToFile(location, partial, byte_budget);
+  if (!attempts.ok()) {
+    if (attempts.status().code() == core::StatusCode::kResourceExhausted) fs::remove(partial, error);
+    return attempts.status();
+  }
+  fetched.attempts = *attempts;
   ASSIGN_OR_RETURN(fetched.sha256, HashFile(partial));
   fetched.bytes = fs::file_size(partial, error);
   if (!expected_sha256.empty() && fetched.sha256 != expected_sha256) {
@@ -782,9 +832,20 @@ core::Result<FetchReport> FetchModel(std::string_view source_text, const fs::pat
     jobs.push_back({source.base, source.file_name, sha256});
   }
 
+  for (const Job& job : jobs) {
+    if (!job.sha256.empty()) continue;
+    if (options.require_digest) {
+      return core::InvalidArgument("{}: no digest vouches for it (--require-digest): pass --sha256 or a manifest",
+                                   job.location.Describe());
+    }
+    core::LogWarning("pull: no digest given; the file is fetched but not verified",
+                     {{"file", job.relative_path}, {"hint", "pass --sha256 or a manifest, or --require-digest"}});
+  }
   FetchReport report;
   for (const Job& job : jobs) {
-    auto fetched = FetchFile(downloader, job.location, root, job.relative_path, job.sha256);
+    const uint64_t budget =
+        options.max_bytes > report.bytes_downloaded ? options.max_bytes - report.bytes_downloaded : 0;
+    auto fetched = FetchFile(downloader, job.location, root, job.relative_path, job.sha256, budget);
     if (!fetched.ok()) return fetched.status();
     core::LogInfo(fetched->reused ? "pull: already present" : "pull: fetched",
                   {{"file", fetched->relative_path},

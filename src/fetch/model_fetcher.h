@@ -57,7 +57,19 @@ struct FetchOptions {
   double initial_backoff_secs = 0.5;  // doubled after each failed attempt...
   double max_backoff_secs = 15;       // ...up to this
   double connect_timeout_secs = 15;
-  double stall_timeout_secs = 60;  // give up on a transfer that moves under 1 byte/s this long
+  // A transfer slower than min_bytes_per_sec for stall_timeout_secs is
+  // aborted (and retried): a trickle never ends otherwise.
+  double stall_timeout_secs = 60;
+  uint64_t min_bytes_per_sec = 1024;
+  // The most one FetchModel call downloads, all files together: a Content-
+  // Length above it is refused before any byte, a body that grows past it
+  // is cut off (an endless body would fill the disk).
+  uint64_t max_bytes = uint64_t{256} << 30;
+  // The whole call, retries and backoff included; 0: no limit.
+  double timeout_secs = 0;
+  // Refuse a file no digest vouches for (a single file without --sha256 or
+  // a manifest); otherwise it is fetched with a warning.
+  bool require_digest = false;
 
   // S3. Endpoint of an S3-compatible store ("http://minio:9000"); empty: AWS
   // (https://BUCKET.s3.REGION.amazonaws.com/KEY). A custom endpoint is

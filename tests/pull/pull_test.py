@@ -102,6 +102,28 @@ def make_handler(state):
             self.end_headers()
             self.wfile.write(body)
 
+        def send_hostile(self, mode):
+            """endless: a body without end; huge: Content-Length 2^50; trickle:
+            a byte every half second."""
+            self.send_response(200)
+            if mode == "huge":
+                self.send_header("Content-Length", str(2 ** 50))
+            elif mode == "trickle":
+                self.send_header("Content-Length", "100000")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            chunk = b"x" * 65536 if mode != "trickle" else b"x"
+            deadline = time.monotonic() + 60  # bounded even if the client never gives up
+            try:
+                while time.monotonic() < deadline:
+                    self.wfile.write(chunk)
+                    if mode == "trickle":
+                        self.wfile.flush()
+                        time.sleep(0.5)
+            except OSError:
+                pass  # the client gave up, as it should
+
         def do_GET(self):
             path = urllib.parse.urlsplit(self.path).path
             with state.lock:
@@ -117,6 +139,8 @@ def make_handler(state):
                     return self.send_plain(500, "injected failure %d" % count)
             elif mode == "norange":
                 honour_range = False
+            elif mode in ("endless", "huge", "trickle"):
+                return self.send_hostile(mode)
             elif mode == "s3":
                 error = verify_sigv4(self, SECRET_KEY)
                 if error:
@@ -356,6 +380,42 @@ class PullTest(unittest.TestCase):
         self.assertIn("HTTP 403", r.stderr)
         self.assertNotIn("wrong", r.stderr.replace("wrong secret", ""))
 
+
+    # Hostile sources: limits end them, the partial file goes, and the
+    # message says which limit.
+
+    def test_endless_body_stops_at_max_bytes(self):
+        r = self.pull(self.base + "/endless/model.onnx", self.dest, "--max-bytes", "1000000", "--retries", "0")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("larger than the 1000000 bytes allowed (--max-bytes", r.stderr)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_huge_content_length_is_refused_before_the_body(self):
+        r = self.pull(self.base + "/huge/model.onnx", self.dest, "--retries", "0")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--max-bytes", r.stderr)
+        self.assertEqual(self.leftovers(), [])
+
+    def test_trickle_is_cut_off_by_the_minimum_rate(self):
+        r = self.pull(self.base + "/trickle/model.onnx", self.dest, "--min-rate", "100", "--stall-timeout-secs", "1",
+                      "--retries", "1")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("giving up after 2 attempts", r.stderr)
+
+    def test_overall_deadline(self):
+        r = self.pull(self.base + "/trickle/model.onnx", self.dest, "--min-rate", "1", "--stall-timeout-secs", "30",
+                      "--timeout-secs", "2")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("did not finish within --timeout-secs 2 s", r.stderr)
+
+    def test_unverified_file_is_a_warning_or_refused(self):
+        r = self.pull(self.base + "/files/model.onnx", self.dest)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no digest given; the file is fetched but not verified", r.stderr)
+        r = self.pull(self.base + "/files/model.onnx", os.path.join(self.dest, "strict"), "--require-digest")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--require-digest", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dest, "strict", "model.onnx")))
 
     # `berth serve --model-url` fetches with the same code before serving.
 
