@@ -67,6 +67,10 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
   cmd.add_option("--intra-op-threads", o->intra_op_threads, "threads per model instance (0 = cores / instances)")
       ->envname("BERTH_INTRA_OP_THREADS")
       ->capture_default_str();
+  cmd.add_option("--compute-timeout-secs", o->compute_timeout_secs,
+                 "the longest one request may compute, checked between nodes and loop iterations (0 = no limit)")
+      ->envname("BERTH_COMPUTE_TIMEOUT_SECS")
+      ->capture_default_str();
   cmd.add_option("--api-key", o->api_keys, "require 'Authorization: Bearer KEY' (all routes but health)")
       ->envname("BERTH_API_KEY");
   cmd.add_option("--api-key-file", o->api_key_file, "file holding the API key(s), one per line")

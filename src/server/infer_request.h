@@ -3,10 +3,12 @@
 // wire format (KServe JSON, later gRPC) into these before calling Server.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -33,8 +35,14 @@ struct InferRequest {
   int64_t model_version = 0;  // 0 = the highest ready version
   std::vector<NamedValue> inputs;
   std::vector<std::string> outputs;  // empty = every output, in model order
-  Parameters parameters;             // accepted and carried; none changes execution yet
+  Parameters parameters;             // accepted and carried
   Clock::time_point received;        // when the frontend had the whole request
+  // The request gives up at this point, queued or running (the protocol's
+  // timeout; the server's --compute-timeout-secs bounds the run besides).
+  Clock::time_point deadline = Clock::time_point::max();
+  // Set by the frontend when the client has gone: queued work is dropped,
+  // running work stops at the next node.
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 struct InferOutput {

@@ -92,6 +92,7 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
   if (!signature.ok()) return signature.status().WithContext(fmt::format("version {}", version));
   loaded->signature_ = std::move(signature).value();
   loaded->config_ = std::move(config);
+  loaded->compute_timeout_ = options.compute_timeout;
 
   const std::string& v = loaded->version_label_;
   loaded->requests_success_ = &metrics->inference_requests.WithLabels({name, v, "success"});
@@ -235,6 +236,9 @@ void ModelVersion::Execute(InferJob& job) {
   BackendRequest request;
   request.inputs = job.request.inputs;
   request.outputs = job.request.outputs;
+  request.deadline = job.request.deadline;
+  if (compute_timeout_.count() > 0) request.deadline = std::min(request.deadline, start + compute_timeout_);
+  request.cancelled = job.request.cancelled.get();
   BackendResponse run;
   backend_->Run(std::span<const BackendRequest>(&request, 1), std::span<BackendResponse>(&run, 1));
   const auto end = Clock::now();

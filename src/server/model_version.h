@@ -51,6 +51,9 @@ struct ModelVersionStats {
 struct ModelVersionOptions {
   int intra_op_threads = 0;     // 0 = hardware threads / instances
   size_t queue_capacity = 128;  // unless the config sets max_queue_size
+  // The longest one request may compute (checked between nodes and loop
+  // iterations); zero: no limit.
+  std::chrono::steady_clock::duration compute_timeout{};
 };
 
 class ModelVersion {
@@ -103,6 +106,7 @@ class ModelVersion {
   std::unique_ptr<InstanceScheduler> scheduler_;
   double load_seconds_ = 0;
   ModelVersionStats stats_;
+  Clock::duration compute_timeout_{};
 
   // Metric series, looked up once at load.
   Counter* requests_success_ = nullptr;

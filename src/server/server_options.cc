@@ -62,6 +62,9 @@ core::Status ServerOptions::Finalize() {
   if (!(request_timeout_secs > 0)) return core::InvalidArgument("--request-timeout-secs must be positive");
   if (!(idle_timeout_secs > 0)) return core::InvalidArgument("--idle-timeout-secs must be positive");
   if (!(exit_timeout_secs >= 0)) return core::InvalidArgument("--exit-timeout-secs must not be negative");
+  if (!(compute_timeout_secs >= 0) || compute_timeout_secs > 1e7) {
+    return core::InvalidArgument("--compute-timeout-secs must be in [0, 1e7]");
+  }
   if (model_control == ModelControlMode::kPoll && !(repository_poll_secs > 0)) {
     return core::InvalidArgument("--repository-poll-secs must be positive");
   }
@@ -100,6 +103,8 @@ ModelRepositoryOptions ServerOptions::RepositoryOptions() const {
   repository.startup_models = load_models;
   repository.version_options.intra_op_threads = intra_op_threads;
   repository.version_options.queue_capacity = max_queue_size;
+  repository.version_options.compute_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(compute_timeout_secs));
   return repository;
 }
 

@@ -41,7 +41,8 @@ struct ServerOptions {
   double exit_timeout_secs = 30;     // SIGTERM: wait this long for in-flight requests
 
   // Execution.
-  int intra_op_threads = 0;  // per model instance; 0 = hardware threads / instances
+  int intra_op_threads = 0;           // per model instance; 0 = hardware threads / instances
+  double compute_timeout_secs = 300;  // one request's compute, between nodes and loop iterations; 0: none
 
   // Auth: any of these keys, as "Authorization: Bearer <key>".
   std::vector<std::string> api_keys;

@@ -104,6 +104,29 @@ def reshape_model(path, input_shape, target_shape):
     _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
+def counting_loop_model(path):
+    """y = Loop(trips, true, x) with y <- y + 1 per iteration: the client's
+    `trips` (INT64 [1]) decides how long it runs."""
+    trips = helper.make_tensor_value_info("trips", TensorProto.INT64, [1])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])],
+        [numpy_helper.from_array(np.ones(1, dtype=np.float32), "one")])
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    scalar = helper.make_node("Squeeze", ["trips", "axes"], ["m"])
+    axes = numpy_helper.from_array(np.array([0], dtype=np.int64), "axes")
+    loop = helper.make_node("Loop", ["m", "cond", "x"], ["y"], body=body)
+    graph = helper.make_graph([scalar, loop], "loop", [trips, x], [y], [cond, axes])
+    _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
 def two_output_model(path):
     """sum = x + y, product = x * y on FP32 [N, 4]."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])

@@ -234,6 +234,61 @@ class ConnectionLimit(t.unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+class ComputeDeadlinesAndCancellation(t.unittest.TestCase):
+    """A request cannot hold a model instance forever: --compute-timeout-secs
+    and the KServe `timeout` parameter stop it between nodes and loop
+    iterations (504), and a client that hangs up has its queued or running
+    work dropped (499 in the log); the model answers the next request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = t.temp_dir("berth-deadline-")
+        t.counting_loop_model(os.path.join(cls.repo, "loop", "1", "model.onnx"))
+        t.timed_slow_model(os.path.join(cls.repo, "slow", "1", "model.onnx"), seconds=3)
+        cls.server = t.BerthServer(["--model-repository", cls.repo, "--compute-timeout-secs", "1"])
+        cls.server.wait_ready()
+        cls.port = cls.server.port
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0
+
+    @staticmethod
+    def loop_request(trips):
+        return t.infer_body([{"name": "trips", "shape": [1], "datatype": "INT64", "data": [trips]},
+                             {"name": "x", "shape": [1], "datatype": "FP32", "data": [0]}])
+
+    def test_a_runaway_loop_stops_at_the_compute_timeout(self):
+        status, body = t.post_json(self.port, "/v2/models/loop/infer", self.loop_request(10 ** 12))
+        self.assertEqual(status, 504, body)
+        self.assertIn("compute deadline passed", body["error"])
+        status, body = t.post_json(self.port, "/v2/models/loop/infer", self.loop_request(5))
+        self.assertEqual((status, body["outputs"][0]["data"]), (200, [5]))
+
+    def test_the_timeout_parameter_bounds_queue_and_compute(self):
+        request = t.infer_body([{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}])
+        request["parameters"] = {"timeout": 200000}  # 0.2 s, Triton's microseconds
+        status, body = t.post_json(self.port, "/v2/models/slow/infer", request)
+        self.assertEqual(status, 504, body)
+        request["parameters"] = {"timeout": "soon"}
+        self.assertEqual(t.post_json(self.port, "/v2/models/slow/infer", request)[0], 400)
+
+    def test_a_client_that_hangs_up_has_its_work_dropped(self):
+        request = json.dumps(self.loop_request(10 ** 12)).encode()
+        connection = t.RawConnection(self.port)
+        connection.send(b"POST /v2/models/loop/infer HTTP/1.1\r\nHost: x\r\nX-Request-Id: hangs-up\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(request), request))
+        t.wait_until(lambda: t.metric_value(t.scrape(self.port), "berth_inference_inflight_requests",
+                                            model="loop", version="1") == 1, message="the request to run")
+        connection.close()
+        t.wait_until(lambda: "id=hangs-up" in self.server.log(), message="the request to end")
+        line = next(line for line in self.server.log().splitlines() if "id=hangs-up" in line)
+        # 499: the run stopped because the client left (a deadline would be 504).
+        self.assertIn("status=499", line)
+        status, body = t.post_json(self.port, "/v2/models/loop/infer", self.loop_request(3))
+        self.assertEqual((status, body["outputs"][0]["data"]), (200, [3]))
+
+
 class QueueFullRejects(t.unittest.TestCase):
     """A full per-version queue answers 503 with Retry-After at once."""
 

@@ -159,6 +159,19 @@ Result<std::shared_ptr<ExecutionPlan>> ExecutionPlan::Compile(const Graph& graph
   return plan;
 }
 
+Status ExecutionPlan::CheckBounds(const RunOptions& options, size_t step) const {
+  if (options.cancelled && options.cancelled->load(std::memory_order_relaxed)) {
+    return Status(core::StatusCode::kCancelled,
+                  fmt::format("graph '{}': cancelled before step {} of {}", graph_->name, step + 1, steps_.size()));
+  }
+  if (std::chrono::steady_clock::now() > options.deadline) {
+    return Status(core::StatusCode::kDeadlineExceeded,
+                  fmt::format("graph '{}': the compute deadline passed before step {} of {}", graph_->name, step + 1,
+                              steps_.size()));
+  }
+  return Status::Ok();
+}
+
 ValueType ExecutionPlan::OutputType(size_t index) const {
   if (index >= graph_->outputs.size()) return ValueType{};
   auto it = value_types_.find(graph_->outputs[index].name);
@@ -256,6 +269,8 @@ class ExecutionPlan::StepContext : public KernelContext {
     }
     RunOptions child_options;
     child_options.allocator = &allocator_;
+    child_options.deadline = options_.deadline;
+    child_options.cancelled = options_.cancelled;
     return plan.Run(inputs, outer, outputs, child_options);
   }
 
@@ -291,7 +306,11 @@ Status ExecutionPlan::Run(std::span<const Value> inputs, std::span<const Value* 
     }
   }
   StepContext context(*this, values, allocator, options);
-  for (const Step& step : steps_) {
+  const bool bounded = options.cancelled || options.deadline != std::chrono::steady_clock::time_point::max();
+  if (bounded) RETURN_IF_ERROR(CheckBounds(options, 0));
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
+    if (bounded && s > 0) RETURN_IF_ERROR(CheckBounds(options, s));
     context.SetStep(&step);
     if (!step.kernel->AcceptsBlockedInputs()) {
       // Blocked layouts are assigned only where every consumer reads them;

@@ -11,6 +11,9 @@
 // node supplies from its implicit inputs at run time.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -31,6 +34,11 @@ struct RunOptions {
   core::Allocator* allocator = nullptr;  // default: heap
   // Optional per-node timing: called after each top-level step.
   std::function<void(const Node&, double milliseconds)> on_step;
+  // Checked before every step, in subgraphs too (so before every loop
+  // iteration): a run past its deadline stops with DeadlineExceeded, a
+  // cancelled one with Cancelled. Null / max: none.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 class ExecutionPlan : public CompiledSubgraph {
@@ -72,6 +80,7 @@ class ExecutionPlan : public CompiledSubgraph {
   class StepContext;
   class BuildContext;
   static void ReleaseConstantsKeptByKernels(ExecutionPlan& plan);
+  core::Status CheckBounds(const RunOptions& options, size_t step) const;
   friend class StepContext;
 
   const Graph* graph_ = nullptr;

@@ -54,7 +54,11 @@ class OnnxBackend : public Backend {
       return;
     }
     response.fault = Fault::kModel;
-    auto outputs = session_->RunBound(*bound, request.outputs);
+    engine::RunOptions options;
+    options.deadline = request.deadline;
+    options.cancelled = request.cancelled;
+    auto outputs = session_->RunBound(*bound, request.outputs, options);
+    if (!outputs.ok() && outputs.status().code() == core::StatusCode::kCancelled) response.fault = Fault::kCaller;
     if (!outputs.ok()) {
       response.status = outputs.status();
       return;

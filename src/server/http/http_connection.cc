@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <ctime>
+#include <utility>
 
 #include "core/logging.h"
 
@@ -301,9 +302,11 @@ void HttpConnection::Dispatch() {
                  [self, response = std::move(response)]() mutable { self->Respond(std::move(response)); });
     }
   };
+  cancelled_ = std::make_shared<std::atomic<bool>>(false);
   try {
-    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond};
+    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond, cancelled_};
     match_.route->handler(exchange);
+    if (state_ == State::kHandling && !body_pending_) WatchForHangup();
   } catch (const std::exception& e) {
     // Handlers report errors as values; this is a bug or memory exhaustion.
     core::LogError("request handler threw", {{"error", e.what()}});
@@ -311,9 +314,31 @@ void HttpConnection::Dispatch() {
   }
 }
 
+void HttpConnection::WatchForHangup() {
+  watching_ = true;
+  socket_.async_read_some(buffer_.prepare(kReadSize),
+                          [self = shared_from_this()](error_code ec, size_t n) { self->OnWatch(ec, n); });
+}
+
+void HttpConnection::OnWatch(error_code ec, size_t bytes) {
+  watching_ = false;
+  if (!ec) {
+    buffer_.commit(bytes);  // the next request, early: parsed once this one is answered
+  } else if (ec != asio::error::operation_aborted && state_ == State::kHandling) {
+    if (cancelled_) cancelled_->store(true, std::memory_order_relaxed);  // the client hung up
+  }
+  const AfterWatch next = std::exchange(after_watch_, AfterWatch::kNothing);
+  if (next == AfterWatch::kNextRequest) WaitForRequest();
+  if (next == AfterWatch::kLinger) LingeringClose();
+}
+
 void HttpConnection::Respond(HttpResponse response) {
   if (state_ == State::kClosing || state_ == State::kWriting) return;
   state_ = State::kWriting;
+  if (watching_) {
+    error_code ignored;
+    socket_.cancel(ignored);  // the hang-up watch: its handler runs before the next read starts
+  }
   const bool close = response.close || !keep_alive_ || body_pending_ || probe_only_ ||
                      context_.draining.load(std::memory_order_relaxed);
   header_out_.clear();
@@ -347,6 +372,10 @@ void HttpConnection::OnWritten(error_code ec, size_t, bool close) {
   LogRequest(pending_);
   pending_ = HttpResponse{};
   if (ec) return Close();
+  if (watching_) {  // one read at a time: go on once the watch's handler has run
+    after_watch_ = close ? AfterWatch::kLinger : AfterWatch::kNextRequest;
+    return;
+  }
   if (close) return LingeringClose();
   WaitForRequest();
 }

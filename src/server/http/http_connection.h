@@ -86,6 +86,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void ReadBody();
   void OnBody(error_code ec, size_t bytes);
   void Dispatch();
+  // While a handler works on a request, one read on the socket notices a
+  // client that hangs up (and cancels the request's work); bytes that arrive
+  // instead (a pipelined request) are kept for later.
+  void WatchForHangup();
+  void OnWatch(error_code ec, size_t bytes);
   void FailRead(error_code ec);
   void Fail(unsigned status, std::string_view message);
   void Respond(HttpResponse response);
@@ -126,7 +131,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string target_;
   bool keep_alive_ = false;
   bool http10_ = false;
-  bool body_pending_ = false;  // the request's body was not (fully) read
+  bool body_pending_ = false;                     // the request's body was not (fully) read
+  std::shared_ptr<std::atomic<bool>> cancelled_;  // the handler's, set when the client hangs up
+  bool watching_ = false;                         // WatchForHangup's read is outstanding
+  enum class AfterWatch { kNothing, kNextRequest, kLinger } after_watch_ = AfterWatch::kNothing;
   std::chrono::steady_clock::time_point request_start_;
 
   // The response being written.

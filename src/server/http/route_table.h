@@ -17,9 +17,11 @@
 // (and so safe from every I/O thread) afterwards.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +40,9 @@ struct HttpExchange {
   HttpRequestMessage& request;            // valid until `respond` is called
   boost::asio::any_io_executor executor;  // the connection's strand
   HttpRespond respond;                    // exactly once, from any thread
+  // Becomes true when the client closes its connection before the answer:
+  // work done for it can stop.
+  std::shared_ptr<std::atomic<bool>> cancelled;
 };
 
 // Answers a request; must not throw (a throw is logged and answered 500).

@@ -371,6 +371,18 @@ void KServeRoutes::Infer(HttpExchange& exchange) {
   native.model_name = model_name;
   native.model_version = version;
   native.received = Clock::now();
+  native.cancelled = exchange.cancelled;
+  // Triton's `timeout` parameter: microseconds for the whole request, queue
+  // and compute; 0 or absent: none (the server's compute timeout still holds).
+  if (auto timeout = native.parameters.find("timeout"); timeout != native.parameters.end()) {
+    const int64_t* micros = std::get_if<int64_t>(&timeout->second);
+    if (!micros || *micros < 0) {
+      HttpResponse response = ErrorResponse(400, "parameter 'timeout' must be a non-negative integer (microseconds)");
+      response.model = model_name;
+      return exchange.respond(std::move(response));
+    }
+    if (*micros > 0) native.deadline = native.received + std::chrono::microseconds(*micros);
+  }
   // What encoding needs later; the tensors themselves travel in `native`.
   auto encoding = std::make_shared<KServeInferRequest>();
   encoding->binary_output_default = parsed->binary_output_default;
