@@ -70,6 +70,36 @@ inline bool NextIndex(std::vector<int64_t>& index, const std::vector<int64_t>& d
   return false;
 }
 
+// Calls fn(k, offset) for every kernel tap k (row-major over window.kernel) of
+// the window placed at `position`. The tap lands, per axis, at
+//   position * stride - pad_begin + tap * dilation
+// in a space of `extents` whose row-major strides are `extent_strides`;
+// `offset` is where, or -1 when the tap falls in the padding. A convolution
+// walks from an output position into the input, a transposed convolution
+// from an input position into the output: one rule serves both. `tap` is
+// scratch space with window.rank entries, owned by the caller so the hot
+// loops allocate nothing.
+template <typename Fn>
+inline void ForEachTap(const Window& window, const std::vector<int64_t>& position, const std::vector<int64_t>& extents,
+                       const std::vector<int64_t>& extent_strides, std::vector<int64_t>& tap, Fn&& fn) {
+  const size_t rank = window.rank;
+  std::fill(tap.begin(), tap.end(), 0);
+  int64_t k = 0;
+  do {
+    int64_t offset = 0;
+    for (size_t a = 0; a < rank; ++a) {
+      const int64_t i = position[a] * window.strides[a] - window.pad_begin[a] + tap[a] * window.dilations[a];
+      if (i < 0 || i >= extents[a]) {
+        offset = -1;
+        break;
+      }
+      offset += i * extent_strides[a];
+    }
+    fn(k, offset);
+    ++k;
+  } while (NextIndex(tap, window.kernel));
+}
+
 // out[n, m, p] = sum over the group's channels c and kernel taps k of
 //   weights[m, c, k] * load(x index of tap k of window p in channel c),
 // with taps in the padding contributing nothing. Works in blocks of output
@@ -116,28 +146,15 @@ void Im2ColConvolution(const ConvShape& shape, Load&& load, const Col* weights, 
         rest /= window.output[a];
       }
       for (int64_t j = 0; j < count; ++j) {
-        std::fill(tap.begin(), tap.end(), 0);
-        int64_t k = 0;
-        do {
-          int64_t offset = 0;
-          bool inside = true;
-          for (size_t a = 0; a < rank; ++a) {
-            const int64_t i = out_index[a] * window.strides[a] - window.pad_begin[a] + tap[a] * window.dilations[a];
-            if (i < 0 || i >= window.input[a]) {
-              inside = false;
-              break;
-            }
-            offset += i * input_strides[a];
-          }
+        ForEachTap(window, out_index, window.input, input_strides, tap, [&](int64_t k, int64_t offset) {
           Col* row = column.data() + k * block + j;
-          if (inside) {
+          if (offset >= 0) {
             for (int64_t c = 0; c < in_per_group; ++c)
               row[c * kernel_size * block] = load(x_group + c * input_size + offset);
           } else {
             for (int64_t c = 0; c < in_per_group; ++c) row[c * kernel_size * block] = Col(0);
           }
-          ++k;
-        } while (NextIndex(tap, window.kernel));
+        });
         NextIndex(out_index, window.output);
       }
       // Multiply by the group's weights.
@@ -191,22 +208,9 @@ void ReferenceConvTranspose(const ConvShape& shape, const T* x, const T* w, cons
         std::fill(q_index.begin(), q_index.end(), 0);
         for (int64_t q = 0; q < input_size; ++q, NextIndex(q_index, window.input)) {
           const T xv = xp[q];
-          std::fill(tap.begin(), tap.end(), 0);
-          int64_t k = 0;
-          do {
-            int64_t offset = 0;
-            bool inside = true;
-            for (size_t a = 0; a < rank; ++a) {
-              const int64_t o = q_index[a] * window.strides[a] - window.pad_begin[a] + tap[a] * window.dilations[a];
-              if (o < 0 || o >= window.output[a]) {
-                inside = false;
-                break;
-              }
-              offset += o * output_strides[a];
-            }
-            if (inside) yp[offset] += xv * wp[k];
-            ++k;
-          } while (NextIndex(tap, window.kernel));
+          ForEachTap(window, q_index, window.output, output_strides, tap, [&](int64_t k, int64_t offset) {
+            if (offset >= 0) yp[offset] += xv * wp[k];
+          });
         }
       }
     }

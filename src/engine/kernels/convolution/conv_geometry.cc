@@ -47,6 +47,38 @@ Result<std::vector<int64_t>> PerAxis(const std::vector<int64_t>& values, size_t 
   return values;
 }
 
+// The part of a window a forward and a transposed one resolve alike: rank,
+// input and kernel extents, strides and dilations. Pads and output extents
+// are left to the caller.
+Result<Window> StartWindow(const WindowAttributes& attributes, std::span<const int64_t> input_spatial,
+                           std::span<const int64_t> kernel) {
+  Window window;
+  window.rank = input_spatial.size();
+  const size_t rank = window.rank;
+  if (kernel.size() != rank) {
+    return core::InvalidArgument("kernel has {} spatial axes but the input has {}", kernel.size(), rank);
+  }
+  window.input.assign(input_spatial.begin(), input_spatial.end());
+  window.kernel.assign(kernel.begin(), kernel.end());
+  ASSIGN_OR_RETURN(window.strides, PerAxis(attributes.strides, rank, 1, "strides"));
+  ASSIGN_OR_RETURN(window.dilations, PerAxis(attributes.dilations, rank, 1, "dilations"));
+  return window;
+}
+
+// Each kernel and input extent is -1 (unknown in inference) or in range:
+// kernels in [1, 2^31], inputs in [0, 2^31].
+Status CheckExtents(const Window& window) {
+  for (size_t a = 0; a < window.rank; ++a) {
+    if (window.kernel[a] == 0 || window.kernel[a] < -1 || window.kernel[a] > kMaxExtent) {
+      return core::InvalidArgument("kernel extent {} on spatial axis {} must be in [1, 2^31]", window.kernel[a], a);
+    }
+    if (window.input[a] > kMaxExtent || window.input[a] < -1) {
+      return core::InvalidArgument("input extent {} on spatial axis {} is out of range", window.input[a], a);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<WindowAttributes> ParseWindowAttributes(const Node& node) {
@@ -88,29 +120,14 @@ Result<WindowAttributes> ParseWindowAttributes(const Node& node) {
 
 Result<Window> ResolveWindow(const WindowAttributes& attributes, std::span<const int64_t> input_spatial,
                              std::span<const int64_t> kernel) {
-  Window window;
-  window.rank = input_spatial.size();
+  ASSIGN_OR_RETURN(Window window, StartWindow(attributes, input_spatial, kernel));
   const size_t rank = window.rank;
-  if (kernel.size() != rank) {
-    return core::InvalidArgument("kernel has {} spatial axes but the input has {}", kernel.size(), rank);
-  }
-  window.input.assign(input_spatial.begin(), input_spatial.end());
-  window.kernel.assign(kernel.begin(), kernel.end());
-  ASSIGN_OR_RETURN(window.strides, PerAxis(attributes.strides, rank, 1, "strides"));
-  ASSIGN_OR_RETURN(window.dilations, PerAxis(attributes.dilations, rank, 1, "dilations"));
   std::vector<int64_t> pads;
   ASSIGN_OR_RETURN(pads, PerAxis(attributes.pads, 2 * rank, 0, "pads"));
   window.pad_begin.assign(pads.begin(), pads.begin() + rank);
   window.pad_end.assign(pads.begin() + rank, pads.end());
   window.output.assign(rank, -1);
-  for (size_t a = 0; a < rank; ++a) {
-    if (window.kernel[a] == 0 || window.kernel[a] < -1 || window.kernel[a] > kMaxExtent) {
-      return core::InvalidArgument("kernel extent {} on spatial axis {} must be in [1, 2^31]", window.kernel[a], a);
-    }
-    if (window.input[a] > kMaxExtent || window.input[a] < -1) {
-      return core::InvalidArgument("input extent {} on spatial axis {} is out of range", window.input[a], a);
-    }
-  }
+  RETURN_IF_ERROR(CheckExtents(window));
   for (size_t a = 0; a < rank; ++a) {
     const int64_t in = window.input[a];
     const int64_t stride = window.strides[a];
@@ -168,16 +185,8 @@ Result<TransposeAttributes> ParseTransposeAttributes(const Node& node) {
 Result<Window> ResolveTransposeWindow(const TransposeAttributes& attributes, std::span<const int64_t> input_spatial,
                                       std::span<const int64_t> kernel) {
   const WindowAttributes& common = attributes.window;
-  Window window;
-  window.rank = input_spatial.size();
+  ASSIGN_OR_RETURN(Window window, StartWindow(common, input_spatial, kernel));
   const size_t rank = window.rank;
-  if (kernel.size() != rank) {
-    return core::InvalidArgument("kernel has {} spatial axes but the input has {}", kernel.size(), rank);
-  }
-  window.input.assign(input_spatial.begin(), input_spatial.end());
-  window.kernel.assign(kernel.begin(), kernel.end());
-  ASSIGN_OR_RETURN(window.strides, PerAxis(common.strides, rank, 1, "strides"));
-  ASSIGN_OR_RETURN(window.dilations, PerAxis(common.dilations, rank, 1, "dilations"));
   std::vector<int64_t> pads, output_padding;
   ASSIGN_OR_RETURN(pads, PerAxis(common.pads, 2 * rank, 0, "pads"));
   ASSIGN_OR_RETURN(output_padding, PerAxis(attributes.output_padding, rank, 0, "output_padding"));
@@ -191,14 +200,7 @@ Result<Window> ResolveTransposeWindow(const TransposeAttributes& attributes, std
   window.pad_begin.assign(rank, 0);
   window.pad_end.assign(rank, 0);
   window.output.assign(rank, -1);
-  for (size_t a = 0; a < rank; ++a) {
-    if (window.kernel[a] == 0 || window.kernel[a] < -1 || window.kernel[a] > kMaxExtent) {
-      return core::InvalidArgument("kernel extent {} on spatial axis {} must be in [1, 2^31]", window.kernel[a], a);
-    }
-    if (window.input[a] > kMaxExtent || window.input[a] < -1) {
-      return core::InvalidArgument("input extent {} on spatial axis {} is out of range", window.input[a], a);
-    }
-  }
+  RETURN_IF_ERROR(CheckExtents(window));
   for (size_t a = 0; a < rank; ++a) {
     const int64_t in = window.input[a];
     const int64_t stride = window.strides[a];
