@@ -1,8 +1,10 @@
-// Helpers shared by operator implementations: input access with clear
-// errors, common inference rules, broadcasting iteration.
+// Helpers shared by operator implementations: element type predicates and
+// compute types, input access with clear errors, common inference rules,
+// broadcasting iteration.
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/parallel.h"
@@ -10,6 +12,54 @@
 #include "engine/ops/kernel.h"
 
 namespace berth::engine {
+
+// ---------------------------------------------------------------------------
+// Element types. Half types (float16, bfloat16) are stored narrow and
+// computed in float, so kernels ask the same questions of every type.
+
+template <typename T>
+inline constexpr bool kIsHalf = std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>;
+
+// The type arithmetic on T runs in: float for half types, T itself otherwise.
+template <typename T>
+using ComputeType = std::conditional_t<kIsHalf<T>, float, T>;
+
+// For kernels that compute only in float or double: double for double, float
+// for every other type.
+template <typename T>
+using FloatOrDouble = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// An element of type T as C, half types by way of float.
+template <typename C, typename T>
+inline C LoadAs(T value) {
+  if constexpr (kIsHalf<T>) {
+    return static_cast<C>(static_cast<float>(value));
+  } else {
+    return static_cast<C>(value);
+  }
+}
+
+// Converts a computed value to the storage type (half types round to nearest even).
+template <typename Out, typename C>
+inline Out StoreAs(C value) {
+  if constexpr (kIsHalf<Out>) {
+    return Out(static_cast<float>(value));
+  } else {
+    return static_cast<Out>(value);
+  }
+}
+
+inline bool IsHalf(core::DataType dtype) {
+  return dtype == core::DataType::kFloat16 || dtype == core::DataType::kBFloat16;
+}
+// The types that run through float32 (oneDNN's float kernels): float32 itself
+// and the half types, converted on the way in and out.
+inline bool IsFloat32OrHalf(core::DataType dtype) { return dtype == core::DataType::kFloat32 || IsHalf(dtype); }
+inline bool Is8BitInteger(core::DataType dtype) {
+  return dtype == core::DataType::kInt8 || dtype == core::DataType::kUInt8;
+}
+
+// ---------------------------------------------------------------------------
 
 // Input `index` as a tensor; error "input N (what) is missing / not a tensor".
 core::Result<const core::Tensor*> RequireTensor(const KernelContext& context, int index, std::string_view what);
@@ -46,13 +96,13 @@ inline To ConvertElement(From value) {
     } else {
       return static_cast<float>(value) != 0.0f;
     }
-  } else if constexpr (std::is_same_v<To, core::Float16> || std::is_same_v<To, core::BFloat16>) {
+  } else if constexpr (kIsHalf<To>) {
     if constexpr (std::is_same_v<From, double>) {
       return To(static_cast<float>(value));
     } else {
       return To(static_cast<float>(value));
     }
-  } else if constexpr (std::is_same_v<From, core::Float16> || std::is_same_v<From, core::BFloat16>) {
+  } else if constexpr (kIsHalf<From>) {
     return static_cast<To>(static_cast<float>(value));
   } else {
     return static_cast<To>(value);

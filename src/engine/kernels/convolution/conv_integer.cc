@@ -21,8 +21,6 @@ using core::Result;
 using core::Status;
 using core::Tensor;
 
-bool Is8Bit(DataType dtype) { return dtype == DataType::kUInt8 || dtype == DataType::kInt8; }
-
 // A zero point or scale that applies to the whole tensor: one element.
 Result<const Tensor*> RequireScalar(const Tensor* tensor, DataType dtype, const char* what) {
   if (!tensor) return nullptr;
@@ -102,7 +100,7 @@ class IntegerConvBase : public Kernel {
   };
 
   Result<Prepared> Prepare(const Tensor& x, const Tensor* x_zero, const Tensor& w, const Tensor* w_zero) const {
-    if (!Is8Bit(x.dtype()) || !Is8Bit(w.dtype())) {
+    if (!Is8BitInteger(x.dtype()) || !Is8BitInteger(w.dtype())) {
       return core::InvalidArgument("x and w must be uint8 or int8; got {} and {}", core::DataTypeName(x.dtype()),
                                    core::DataTypeName(w.dtype()));
     }
@@ -160,7 +158,7 @@ class QLinearConvKernel final : public IntegerConvBase {
     ASSIGN_OR_RETURN(const Tensor* x_zero, RequireScalar(x_zero_input, x->dtype(), "x_zero_point"));
     ASSIGN_OR_RETURN(const Tensor* y_scale, RequireScalar(y_scale_input, DataType::kFloat32, "y_scale"));
     const DataType y_type = y_zero_input->dtype();
-    if (!Is8Bit(y_type)) {
+    if (!Is8BitInteger(y_type)) {
       return core::InvalidArgument("y_zero_point has type {}; expected uint8 or int8", core::DataTypeName(y_type));
     }
     ASSIGN_OR_RETURN(const Tensor* y_zero, RequireScalar(y_zero_input, y_type, "y_zero_point"));
@@ -229,7 +227,7 @@ Result<std::optional<std::vector<int16_t>>> PrepareConstantWeights(KernelBuildCo
   const Tensor* w = context.constant_input(w_index);
   const bool zero_given = context.node().HasInput(static_cast<size_t>(zero_index));
   const Tensor* w_zero = zero_given ? context.constant_input(zero_index) : nullptr;
-  if (!w || (zero_given && !w_zero) || !Is8Bit(w->dtype()) || w->rank() < 3) {
+  if (!w || (zero_given && !w_zero) || !Is8BitInteger(w->dtype()) || w->rank() < 3) {
     return std::optional<std::vector<int16_t>>();
   }
   ASSIGN_OR_RETURN(std::vector<int16_t> prepared, PrepareWeights(*w, w_zero));

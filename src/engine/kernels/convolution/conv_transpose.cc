@@ -24,9 +24,6 @@ using core::Status;
 using core::Tensor;
 using dnnl::memory;
 
-bool IsHalf(DataType dtype) { return dtype == DataType::kFloat16 || dtype == DataType::kBFloat16; }
-bool IsFloatFamily(DataType dtype) { return dtype == DataType::kFloat32 || IsHalf(dtype); }
-
 // Where oneDNN's core result sits inside the ONNX output.
 struct CoreRegion {
   std::vector<int64_t> extent;  // core spatial extents
@@ -154,7 +151,7 @@ class ConvTransposeKernel final : public Kernel {
     ASSIGN_OR_RETURN(const Tensor* w, RequireTensor(context, 1, "W"));
     const Tensor* b = context.input_tensor(2);
     const DataType dtype = x->dtype();
-    if (!IsFloatFamily(dtype) && dtype != DataType::kFloat64) {
+    if (!IsFloat32OrHalf(dtype) && dtype != DataType::kFloat64) {
       return core::Unimplemented("ConvTranspose on {} is not supported (float16, bfloat16, float32, float64 are)",
                                  core::DataTypeName(dtype));
     }
@@ -279,7 +276,7 @@ Result<std::unique_ptr<Kernel>> CreateConvTransposeKernel(KernelBuildContext& co
   std::optional<Tensor> weights, bias;
   const Tensor* w = context.constant_input(1);
   const Tensor* b = context.constant_input(2);
-  if (w && IsFloatFamily(w->dtype())) {
+  if (w && IsFloat32OrHalf(w->dtype())) {
     if (w->dtype() == DataType::kFloat32) {
       weights = *w;
     } else {

@@ -27,9 +27,6 @@ using core::Status;
 using core::Tensor;
 using dnnl::memory;
 
-bool IsHalf(DataType dtype) { return dtype == DataType::kFloat16 || dtype == DataType::kBFloat16; }
-bool IsConvFloat(DataType dtype) { return dtype == DataType::kFloat32 || IsHalf(dtype); }
-
 // One thread's share of a depthwise convolution: a primitive over a
 // contiguous run of channel blocks, whose activations, packed weights and
 // bias are the whole convolution's at an offset (see BuildChannelSlices).
@@ -444,7 +441,7 @@ class ConvKernel final : public Kernel {
       x = &*x_plain;
     }
     const DataType dtype = x->dtype();
-    if (!IsConvFloat(dtype) && dtype != DataType::kFloat64) {
+    if (!IsFloat32OrHalf(dtype) && dtype != DataType::kFloat64) {
       return core::Unimplemented("Conv on {} is not supported (float16, bfloat16, float32, float64 are)",
                                  core::DataTypeName(dtype));
     }
@@ -749,7 +746,7 @@ Result<std::unique_ptr<Kernel>> CreateConvKernel(KernelBuildContext& context) {
   std::optional<Tensor> weights, bias;
   const Tensor* w = context.constant_input(1);
   const Tensor* b = context.constant_input(2);
-  if (w && IsConvFloat(w->dtype())) {
+  if (w && IsFloat32OrHalf(w->dtype())) {
     if (w->dtype() == DataType::kFloat32) {
       weights = *w;
     } else {

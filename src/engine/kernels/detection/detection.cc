@@ -16,15 +16,6 @@ using core::Status;
 using core::Tensor;
 using core::TensorShape;
 
-template <typename C, typename T>
-C LoadAs(T value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return static_cast<C>(static_cast<float>(value));
-  } else {
-    return static_cast<C>(value);
-  }
-}
-
 // ---------------------------------------------------------------------------
 // NonMaxSuppression
 

@@ -18,14 +18,7 @@
 namespace berth::engine {
 
 // ---------------------------------------------------------------------------
-// Element types.
-
-template <typename T>
-inline constexpr bool kIsHalf = std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>;
-
-// The type arithmetic on T runs in: half types compute in float.
-template <typename T>
-using ComputeType = std::conditional_t<kIsHalf<T>, float, T>;
+// Element types (kIsHalf, ComputeType and StoreAs are in kernel_util.h).
 
 // Sets of element types an op accepts (a bit per kind).
 enum TypeSet : unsigned {
@@ -73,16 +66,6 @@ bool VisitTypes(core::DataType dtype, Fn&& fn) {
 
 inline core::Status UnsupportedType(core::DataType dtype, std::string_view what = "input") {
   return core::Unimplemented("{} type {} is not supported", what, core::DataTypeName(dtype));
-}
-
-// Converts a computed value to the storage type (half types round to nearest even).
-template <typename Out, typename C>
-inline Out StoreAs(C value) {
-  if constexpr (kIsHalf<Out>) {
-    return Out(static_cast<float>(value));
-  } else {
-    return static_cast<Out>(value);
-  }
 }
 
 // An element as arithmetic sees it: half types as float, others by reference

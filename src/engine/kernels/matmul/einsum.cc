@@ -419,7 +419,7 @@ class EinsumKernel final : public Kernel {
  private:
   template <typename T>
   Status Evaluate(KernelContext& context, const std::vector<const Tensor*>& inputs, const Labels& labels) const {
-    using C = MatMulComputeType<T>;
+    using C = ComputeType<T>;
     std::vector<Operand<C>> operands(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       Operand<C>& op = operands[i];
@@ -452,7 +452,7 @@ class EinsumKernel final : public Kernel {
     ASSIGN_OR_RETURN(Operand<C> result, evaluator.Run(std::move(operands), labels));
     ASSIGN_OR_RETURN(Tensor * out, context.AllocateOutput(0, inputs[0]->dtype(), result.shape));
     T* dst = out->data<T>();
-    for (int64_t j = 0; j < out->element_count(); ++j) dst[j] = FromMatMulAccumulator<T>(result.data[j]);
+    for (int64_t j = 0; j < out->element_count(); ++j) dst[j] = StoreAs<T>(result.data[j]);
     return Status::Ok();
   }
 

@@ -214,10 +214,10 @@ void ReferenceGemm(const GemmAttributes& attrs, const GemmDims& d, const T* a, c
             row[n] = SaturateToInteger<T>(v);
           }
         } else {
-          using C = MatMulComputeType<T>;
+          using C = ComputeType<T>;
           C v = static_cast<C>(attrs.alpha) * static_cast<C>(row[n]);
           if (add_c) v += static_cast<C>(attrs.beta) * static_cast<C>(c[m * c_rs + n * c_cs]);
-          row[n] = FromMatMulAccumulator<T>(v);
+          row[n] = StoreAs<T>(v);
         }
       }
     }

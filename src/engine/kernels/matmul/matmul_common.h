@@ -19,11 +19,6 @@
 
 namespace berth::engine {
 
-// Half types compute in float.
-template <typename T>
-using MatMulComputeType =
-    std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>, float, T>;
-
 // numpy matmul: a 1-D A is read as [1,K] and a 1-D B as [K,1], and the added
 // dim is dropped from the output; batch dims broadcast.
 struct MatMulShapes {
@@ -52,17 +47,7 @@ core::Status InferMatMulLike(InferenceContext& context, int a_index, int b_index
 // integer matmul wraps like numpy; signed overflow would be undefined).
 template <typename T>
 using MatMulAccumulator =
-    std::conditional_t<std::is_integral_v<T>, std::conditional_t<(sizeof(T) <= 4), uint32_t, uint64_t>,
-                       MatMulComputeType<T>>;
-
-template <typename T, typename Acc>
-inline T FromMatMulAccumulator(Acc value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return T(static_cast<float>(value));
-  } else {
-    return static_cast<T>(value);
-  }
-}
+    std::conditional_t<std::is_integral_v<T>, std::conditional_t<(sizeof(T) <= 4), uint32_t, uint64_t>, ComputeType<T>>;
 
 // acc[0..N) = row(A) x B, where the row of A has K elements `a_step` apart and
 // B(k, n) is at b[k * b_row_stride + n * b_col_stride].
@@ -97,7 +82,7 @@ void StridedMatMul(const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b
     for (int64_t m = begin; m < end; ++m) {
       RowTimesMatrix(a + m * a_rs, a_cs, b, b_rs, b_cs, k_count, n_count, acc.data());
       T* row = out + m * n_count;
-      for (int64_t n = 0; n < n_count; ++n) row[n] = FromMatMulAccumulator<T>(acc[n]);
+      for (int64_t n = 0; n < n_count; ++n) row[n] = StoreAs<T>(acc[n]);
     }
   });
 }
@@ -123,7 +108,7 @@ void ReferenceMatMul(const MatMulShapes& shapes, const T* a, const T* b, T* out)
       RowTimesMatrix(a + a_offsets[batch] + m * k_count, 1, b + b_offsets[batch], n_count, 1, k_count, n_count,
                      acc.data());
       T* row = out + r * n_count;
-      for (int64_t n = 0; n < n_count; ++n) row[n] = FromMatMulAccumulator<T>(acc[n]);
+      for (int64_t n = 0; n < n_count; ++n) row[n] = StoreAs<T>(acc[n]);
     }
   });
 }

@@ -113,7 +113,7 @@ Result<IntegerOperands> ReadOperands(KernelContext& context, int a_index, int b_
   ASSIGN_OR_RETURN(ops.a, RequireTensor(context, a_index, "A"));
   ASSIGN_OR_RETURN(ops.b, RequireTensor(context, b_index, "B"));
   for (const Tensor* t : {ops.a, ops.b}) {
-    if (t->dtype() != DataType::kInt8 && t->dtype() != DataType::kUInt8) {
+    if (!Is8BitInteger(t->dtype())) {
       return core::Unimplemented("quantized matmul takes int8 or uint8 operands, got {}",
                                  core::DataTypeName(t->dtype()));
     }
@@ -185,7 +185,7 @@ Status ComputeQLinearMatMul(KernelContext& context) {
   ASSIGN_OR_RETURN(QuantParam b_zero, QuantParam::Read(context.input_tensor(5), s.n, ops.b_batches, 0, "b_zero_point"));
   ASSIGN_OR_RETURN(QuantParam y_zero, QuantParam::Read(y_zero_t, s.m, ops.a_batches, 0, "y_zero_point"));
   const DataType out_type = y_zero_t->dtype();
-  if (out_type != DataType::kInt8 && out_type != DataType::kUInt8) {
+  if (!Is8BitInteger(out_type)) {
     return core::Unimplemented("QLinearMatMul output type {} is not supported", core::DataTypeName(out_type));
   }
   ASSIGN_OR_RETURN(Tensor * out, context.AllocateOutput(0, out_type, s.output));

@@ -12,11 +12,6 @@
 
 namespace berth::engine {
 
-// Half types compute in float; float and double in themselves.
-template <typename T>
-using NormComputeType =
-    std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>, float, T>;
-
 // Any numeric tensor's elements as C (one dtype dispatch per tensor).
 template <typename C>
 core::Result<std::vector<C>> ReadNormParameter(const core::Tensor& tensor, std::string_view what) {
@@ -26,7 +21,7 @@ core::Result<std::vector<C>> ReadNormParameter(const core::Tensor& tensor, std::
       return false;
     } else {
       const T* src = tensor.data<T>();
-      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<C>(static_cast<NormComputeType<T>>(src[i]));
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<C>(static_cast<ComputeType<T>>(src[i]));
       return true;
     }
   });
@@ -40,7 +35,7 @@ void WriteNormValues(const std::vector<C>& values, core::Tensor& tensor) {
   core::VisitFloatType(tensor.dtype(), [&]<typename T>() {
     if constexpr (!std::is_void_v<T>) {
       T* dst = tensor.data<T>();
-      for (size_t i = 0; i < values.size(); ++i) dst[i] = T(static_cast<NormComputeType<T>>(values[i]));
+      for (size_t i = 0; i < values.size(); ++i) dst[i] = T(static_cast<ComputeType<T>>(values[i]));
     }
     return true;
   });

@@ -131,7 +131,7 @@ class LayerNormKernel final : public Kernel {
   template <typename T>
   Status ComputePlain(const Tensor& x, const Tensor& scale_t, const Tensor* bias_t, const TensorShape& normalized,
                       int64_t rows, int64_t cols, Tensor& y, Tensor* mean_out, Tensor* inv_std_out) const {
-    using C = NormComputeType<T>;
+    using C = ComputeType<T>;
     ASSIGN_OR_RETURN(std::vector<C> scale, ExpandParameter<C>(scale_t, normalized, "Scale"));
     std::vector<C> bias(static_cast<size_t>(cols), C(0));
     if (bias_t) {
@@ -292,7 +292,7 @@ Status ComputeGroupNorm(KernelContext& context, const GroupNormAttributes& attrs
   Status status = Status::Ok();
   core::VisitFloatType(x->dtype(), [&]<typename T>() {
     if constexpr (!std::is_void_v<T>) {
-      using C = NormComputeType<T>;
+      using C = ComputeType<T>;
       auto scale = ReadNormParameter<C>(*scale_t, "scale");
       auto bias = ReadNormParameter<C>(*bias_t, "bias");
       if (!scale.ok() || !bias.ok()) {

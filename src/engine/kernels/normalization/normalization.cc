@@ -43,11 +43,11 @@ bool VisitFloat(DataType dtype, Fn&& fn) {
 template <typename T>
 void MeanVariance(const T* x, int64_t count, int64_t stride, double* mean, double* variance) {
   double sum = 0;
-  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(static_cast<NormComputeType<T>>(x[i * stride]));
+  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(static_cast<ComputeType<T>>(x[i * stride]));
   const double m = count ? sum / static_cast<double>(count) : 0.0;
   double squares = 0;
   for (int64_t i = 0; i < count; ++i) {
-    const double d = static_cast<double>(static_cast<NormComputeType<T>>(x[i * stride])) - m;
+    const double d = static_cast<double>(static_cast<ComputeType<T>>(x[i * stride])) - m;
     squares += d * d;
   }
   *mean = m;
@@ -194,7 +194,7 @@ class BatchNormKernel final : public Kernel {
                       Tensor& y, std::vector<double>* batch_mean, std::vector<double>* batch_var) const {
     Status status = Status::Ok();
     VisitFloat(x.dtype(), [&]<typename T>() {
-      using C = NormComputeType<T>;
+      using C = ComputeType<T>;
       auto scale = ReadNormParameter<C>(*params[0], "scale");
       auto bias = ReadNormParameter<C>(*params[1], "B");
       auto mean = ReadNormParameter<C>(*params[2], "input_mean");
@@ -302,7 +302,7 @@ Status ComputeInstanceNorm(KernelContext& context, float epsilon) {
   ASSIGN_OR_RETURN(Tensor * y, context.AllocateOutput(0, x->dtype(), x->shape()));
   Status status = Status::Ok();
   VisitFloat(x->dtype(), [&]<typename T>() {
-    using C = NormComputeType<T>;
+    using C = ComputeType<T>;
     auto scale = ReadNormParameter<C>(*scale_t, "scale");
     auto bias = ReadNormParameter<C>(*bias_t, "B");
     if (!scale.ok() || !bias.ok()) {
@@ -337,7 +337,7 @@ struct LrnAttributes {
 
 template <typename T>
 void PlainLrn(const LrnAttributes& attrs, const T* x, T* y, int64_t batch, int64_t channels, int64_t inner) {
-  using C = NormComputeType<T>;
+  using C = ComputeType<T>;
   const int64_t before = (attrs.size - 1) / 2;
   const int64_t after = attrs.size - 1 - before;
   const C scale = static_cast<C>(attrs.alpha) / static_cast<C>(attrs.size);
@@ -449,7 +449,7 @@ Status ComputeMvn(KernelContext& context, const std::vector<int64_t>& axes_attr)
   const int64_t count = core::ElementCount(reduced_shape);
   if (x->element_count() == 0) return Status::Ok();
   VisitFloat(x->dtype(), [&]<typename T>() {
-    using C = NormComputeType<T>;
+    using C = ComputeType<T>;
     const T* src = x->data<T>();
     T* dst = y->data<T>();
     core::ParallelFor(

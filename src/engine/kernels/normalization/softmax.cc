@@ -61,7 +61,7 @@ Result<SoftmaxLayout> ComputeLayout(const core::TensorShape& shape, int64_t axis
 
 template <typename T>
 void PlainSoftmax(SoftmaxKind kind, const SoftmaxLayout& l, const T* x, T* y) {
-  using C = NormComputeType<T>;
+  using C = ComputeType<T>;
   const int64_t lanes = l.outer * l.inner;
   core::ParallelFor(lanes, std::max<int64_t>(1, 8192 / std::max<int64_t>(l.dim, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t lane = begin; lane < end; ++lane) {

@@ -49,10 +49,6 @@ core::TensorShape PoolOutputShape(const core::TensorShape& x, const Window& wind
 
 namespace {
 
-template <typename T>
-using ComputeType =
-    std::conditional_t<std::is_same_v<T, double>, double, std::conditional_t<std::is_integral_v<T>, T, float>>;
-
 // One output position along one axis: the first input coordinate, the taps
 // that land in the input [begin, end), and how many land in input + explicit
 // pads (the count_include_pad divisor). Computed on the fly rather than

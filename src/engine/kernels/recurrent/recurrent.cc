@@ -34,9 +34,6 @@ constexpr int64_t GateCount(Cell cell) { return cell == Cell::kRnn ? 1 : cell ==
 constexpr size_t ActivationsPerDirection(Cell cell) { return cell == Cell::kRnn ? 1 : cell == Cell::kGru ? 2 : 3; }
 const char* CellName(Cell cell) { return cell == Cell::kRnn ? "RNN" : cell == Cell::kGru ? "GRU" : "LSTM"; }
 
-template <typename T>
-using ComputeType = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
 // ---------------------------------------------------------------------------
 // Activations
 
@@ -610,7 +607,7 @@ class RecurrentKernel : public Kernel {
  private:
   template <typename T>
   Status Run(KernelContext& context, const Tensor& x) const {
-    using C = ComputeType<T>;
+    using C = FloatOrDouble<T>;
     const Cell cell = attributes_.cell;
     if (x.rank() != 3) return core::InvalidArgument("X must have rank 3, got shape {}", core::ShapeToString(x.shape()));
 

@@ -34,52 +34,51 @@ using core::TensorShape;
 // integers widened to 64 bits (sums wrap like two's complement instead of
 // overflowing).
 template <typename T>
-struct ComputeTypeOf {
+struct WideComputeTypeOf {
   using type = T;
 };
 template <>
-struct ComputeTypeOf<float> {
+struct WideComputeTypeOf<float> {
   using type = double;
 };
 template <>
-struct ComputeTypeOf<core::Float16> {
+struct WideComputeTypeOf<core::Float16> {
   using type = double;
 };
 template <>
-struct ComputeTypeOf<core::BFloat16> {
+struct WideComputeTypeOf<core::BFloat16> {
   using type = double;
 };
 template <>
-struct ComputeTypeOf<int8_t> {
+struct WideComputeTypeOf<int8_t> {
   using type = int64_t;
 };
 template <>
-struct ComputeTypeOf<int16_t> {
+struct WideComputeTypeOf<int16_t> {
   using type = int64_t;
 };
 template <>
-struct ComputeTypeOf<int32_t> {
+struct WideComputeTypeOf<int32_t> {
   using type = int64_t;
 };
 template <>
-struct ComputeTypeOf<uint8_t> {
+struct WideComputeTypeOf<uint8_t> {
   using type = uint64_t;
 };
 template <>
-struct ComputeTypeOf<uint16_t> {
+struct WideComputeTypeOf<uint16_t> {
   using type = uint64_t;
 };
 template <>
-struct ComputeTypeOf<uint32_t> {
+struct WideComputeTypeOf<uint32_t> {
   using type = uint64_t;
 };
 template <typename T>
-using ComputeType = typename ComputeTypeOf<T>::type;
+using WideComputeType = typename WideComputeTypeOf<T>::type;
 // Max and Min need no widening (and their empty-set value is the input
 // type's lowest / highest value).
 template <typename T>
-using NarrowComputeType = std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>,
-                                             float, std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>>;
+using NarrowComputeType = std::conditional_t<std::is_same_v<T, bool>, uint8_t, ComputeType<T>>;
 
 // Integer arithmetic that wraps instead of invoking signed-overflow UB.
 template <typename C>
@@ -374,15 +373,6 @@ void AccumulateRun(typename R::Acc& acc, const T* x, int64_t n) {
   R::Merge(acc, lanes[0]);
 }
 
-template <typename T, typename C>
-T StoreAs(C value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return T(static_cast<float>(value));
-  } else {
-    return static_cast<T>(value);
-  }
-}
-
 // Innermost group reduced: each output folds reduce_count elements made of
 // runs of `run` contiguous elements.
 template <typename R, typename T, typename C>
@@ -491,7 +481,7 @@ void ReduceToRows(const ReduceLayout& layout, const T* x, T* y) {
 
 template <typename Op, typename T>
 void RunReduce(const ReduceLayout& layout, const T* x, T* y) {
-  using C = std::conditional_t<Op::kWiden, ComputeType<T>, NarrowComputeType<T>>;
+  using C = std::conditional_t<Op::kWiden, WideComputeType<T>, NarrowComputeType<T>>;
   using R = typename Op::template Impl<C>;
   const int64_t outputs = layout.output_count;
   if (outputs == 0) return;

@@ -19,9 +19,6 @@ using core::Status;
 using core::Tensor;
 using core::TensorShape;
 
-template <typename T>
-using ComputeType = std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>, float, T>;
-
 template <typename C>
 bool IsNan(C x) {
   if constexpr (std::is_floating_point_v<C>) {
@@ -229,15 +226,6 @@ C AddWrapping(C a, C b) {
   }
 }
 
-template <typename T, typename C>
-T Store(C value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return T(static_cast<float>(value));
-  } else {
-    return static_cast<T>(value);
-  }
-}
-
 template <typename T>
 void CumulativeSum(const T* x, T* y, const AxisView& view, bool exclusive, bool reverse) {
   using C = ComputeType<T>;
@@ -261,13 +249,13 @@ void CumulativeSum(const T* x, T* y, const AxisView& view, bool exclusive, bool 
                           if (exclusive) {
                             for (int64_t k = 0; k < count; ++k) {
                               C value = static_cast<C>(in[k]);
-                              out[k] = Store<T>(running[k]);
+                              out[k] = StoreAs<T>(running[k]);
                               running[k] = AddWrapping(running[k], value);
                             }
                           } else {
                             for (int64_t k = 0; k < count; ++k) {
                               running[k] = AddWrapping(running[k], static_cast<C>(in[k]));
-                              out[k] = Store<T>(running[k]);
+                              out[k] = StoreAs<T>(running[k]);
                             }
                           }
                         }

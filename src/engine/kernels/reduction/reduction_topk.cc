@@ -19,9 +19,6 @@ using core::Status;
 using core::Tensor;
 using core::TensorShape;
 
-template <typename T>
-using ComputeType = std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>, float, T>;
-
 struct TopKAttributes {
   int64_t axis = -1;
   bool largest = true;
@@ -92,11 +89,7 @@ void TopKSlices(const T* x, T* values, int64_t* indices, int64_t outer, int64_t 
       int64_t* index_out = indices ? indices + o * k * inner + i : nullptr;
       for (int64_t j = 0; j < k; ++j) {
         if (value_out) {
-          if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-            value_out[j * inner] = T(entries[j].value);
-          } else {
-            value_out[j * inner] = entries[j].value;
-          }
+          value_out[j * inner] = StoreAs<T>(entries[j].value);
         }
         if (index_out) index_out[j * inner] = entries[j].index;
       }

@@ -234,7 +234,7 @@ void Sample(const Tensor& x, const double* grid, Tensor& y, const GridSampleConf
                         for (int64_t c = 0; c < channels; ++c) {
                           const T* plane = image + c * in_spatial;
                           C sum = 0;
-                          for (int64_t k = 0; k < count; ++k) sum += weights[k] * resize::Load<C>(plane[offsets[k]]);
+                          for (int64_t k = 0; k < count; ++k) sum += weights[k] * LoadAs<C>(plane[offsets[k]]);
                           out[c * out_spatial] = resize::StoreResult<T>(sum);
                         }
                       }
@@ -292,7 +292,7 @@ class GridSampleKernel : public Kernel {
     core::VisitFloatType(grid->dtype(), [&]<typename G>() {
       if constexpr (!std::is_void_v<G>) {
         const G* values = grid->data<G>();
-        for (int64_t i = 0; i < grid->element_count(); ++i) coordinates[i] = resize::Load<double>(values[i]);
+        for (int64_t i = 0; i < grid->element_count(); ++i) coordinates[i] = LoadAs<double>(values[i]);
       }
     });
     bool supported = core::VisitNumericType(x->dtype(), [&]<typename T>() -> bool {

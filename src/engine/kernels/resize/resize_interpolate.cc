@@ -201,7 +201,7 @@ void InterpolatePassTaps(const In* src, Out* dst, int64_t outer, int64_t inner, 
                         Out* out = dst + row * inner;
                         if (inner == 1) {
                           C sum = 0;
-                          for (int64_t t = 0; t < taps; ++t) sum += weight[t] * Load<C>(plane[index[t]]);
+                          for (int64_t t = 0; t < taps; ++t) sum += weight[t] * LoadAs<C>(plane[index[t]]);
                           out[0] = StoreResult<Out>(sum);
                         } else {
                           C* acc;
@@ -211,12 +211,12 @@ void InterpolatePassTaps(const In* src, Out* dst, int64_t outer, int64_t inner, 
                             acc = buffer.data();
                           }
                           const In* first = plane + index[0] * inner;
-                          for (int64_t i = 0; i < inner; ++i) acc[i] = weight[0] * Load<C>(first[i]);
+                          for (int64_t i = 0; i < inner; ++i) acc[i] = weight[0] * LoadAs<C>(first[i]);
                           for (int64_t t = 1; t < taps; ++t) {
                             const C w = weight[t];
                             if (w == 0) continue;
                             const In* line = plane + index[t] * inner;
-                            for (int64_t i = 0; i < inner; ++i) acc[i] += w * Load<C>(line[i]);
+                            for (int64_t i = 0; i < inner; ++i) acc[i] += w * LoadAs<C>(line[i]);
                           }
                           if constexpr (!std::is_same_v<Out, C>) {
                             for (int64_t i = 0; i < inner; ++i) out[i] = StoreResult<Out>(acc[i]);
@@ -340,7 +340,7 @@ void ApplyExtrapolation(Tensor& y, const std::vector<AxisTable>& tables, float v
   const size_t rank = tables.size();
   if (rank == 0) return;
   T fill;
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
+  if constexpr (kIsHalf<T>) {
     fill = T(value);
   } else {
     fill = StoreResult<T>(static_cast<double>(value));

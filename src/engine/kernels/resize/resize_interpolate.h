@@ -15,23 +15,16 @@
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "engine/kernels/common/kernel_util.h"
 
 namespace berth::engine::resize {
 
-// Element conversions around the float compute type (also GridSample's).
-template <typename C, typename T>
-C Load(T value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
-    return static_cast<C>(static_cast<float>(value));
-  } else {
-    return static_cast<C>(value);
-  }
-}
-
-// Integers round to nearest and saturate, as image libraries do.
+// Element conversions around the float compute type (also GridSample's):
+// loads go through LoadAs (kernel_util.h); integers store rounded to nearest
+// and saturated, as image libraries do.
 template <typename T, typename C>
 T StoreResult(C value) {
-  if constexpr (std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>) {
+  if constexpr (kIsHalf<T>) {
     return T(static_cast<float>(value));
   } else if constexpr (std::is_integral_v<T>) {
     if (!(value == value)) return T(0);

@@ -160,8 +160,8 @@ int CompareElements(const T& a, const T& b) {
   if constexpr (std::is_same_v<T, std::string> || std::is_integral_v<T>) {
     return a < b ? -1 : (b < a ? 1 : 0);
   } else {
-    const auto x = static_cast<CombineType<T>>(a);
-    const auto y = static_cast<CombineType<T>>(b);
+    const auto x = static_cast<ComputeType<T>>(a);
+    const auto y = static_cast<ComputeType<T>>(b);
     const bool x_nan = std::isnan(x), y_nan = std::isnan(y);
     if (x_nan || y_nan) return x_nan == y_nan ? 0 : (x_nan ? 1 : -1);
     return x < y ? -1 : (y < x ? 1 : 0);

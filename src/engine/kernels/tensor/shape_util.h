@@ -147,10 +147,6 @@ enum class ScatterReduction { kNone, kAdd, kMul, kMax, kMin };
 // Parses 'reduction', accepting the values the op's opset defines.
 core::Result<ScatterReduction> ParseScatterReduction(const Node& node, int opset);
 
-// Half types combine in float.
-template <typename T>
-using CombineType = std::conditional_t<std::is_same_v<T, core::Float16> || std::is_same_v<T, core::BFloat16>, float, T>;
-
 struct AssignUpdate {
   template <typename T>
   static void Apply(T& target, const T& update) {
@@ -160,25 +156,25 @@ struct AssignUpdate {
 struct AddUpdate {
   template <typename T>
   static void Apply(T& target, const T& update) {
-    target = static_cast<T>(static_cast<CombineType<T>>(target) + static_cast<CombineType<T>>(update));
+    target = static_cast<T>(static_cast<ComputeType<T>>(target) + static_cast<ComputeType<T>>(update));
   }
 };
 struct MulUpdate {
   template <typename T>
   static void Apply(T& target, const T& update) {
-    target = static_cast<T>(static_cast<CombineType<T>>(target) * static_cast<CombineType<T>>(update));
+    target = static_cast<T>(static_cast<ComputeType<T>>(target) * static_cast<ComputeType<T>>(update));
   }
 };
 struct MaxUpdate {
   template <typename T>
   static void Apply(T& target, const T& update) {
-    if (static_cast<CombineType<T>>(update) > static_cast<CombineType<T>>(target)) target = update;
+    if (static_cast<ComputeType<T>>(update) > static_cast<ComputeType<T>>(target)) target = update;
   }
 };
 struct MinUpdate {
   template <typename T>
   static void Apply(T& target, const T& update) {
-    if (static_cast<CombineType<T>>(update) < static_cast<CombineType<T>>(target)) target = update;
+    if (static_cast<ComputeType<T>>(update) < static_cast<ComputeType<T>>(target)) target = update;
   }
 };
 

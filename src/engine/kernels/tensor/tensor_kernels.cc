@@ -165,7 +165,7 @@ Status InferRange(InferenceContext& context) {
       delta->element_count() == 1 && start->dtype() == limit->dtype() && start->dtype() == delta->dtype()) {
     core::VisitNumericType(start->dtype(), [&]<typename T>() {
       if constexpr (!std::is_void_v<T>) {
-        auto n = RangeCount<CombineType<T>>(start->data<T>()[0], limit->data<T>()[0], delta->data<T>()[0]);
+        auto n = RangeCount<ComputeType<T>>(start->data<T>()[0], limit->data<T>()[0], delta->data<T>()[0]);
         if (n.ok()) count = *n;
       }
     });
@@ -194,7 +194,7 @@ Result<std::unique_ptr<Kernel>> CreateRange(KernelBuildContext&) {
       if constexpr (std::is_void_v<T>) {
         return false;
       } else {
-        using C = CombineType<T>;
+        using C = ComputeType<T>;
         const C start = inputs[0]->data<T>()[0];
         const C delta = inputs[2]->data<T>()[0];
         Result<int64_t> count = RangeCount<C>(start, inputs[1]->data<T>()[0], delta);
@@ -291,7 +291,7 @@ Result<std::unique_ptr<Kernel>> CreateOneHot(KernelBuildContext& build) {
         for (size_t i = 0; i < positions.size(); ++i) {
           // Truncated as a cast would, but compared as double first: a NaN
           // or huge float must never reach the cast.
-          const double value = std::trunc(static_cast<double>(static_cast<CombineType<I>>(data[i])));
+          const double value = std::trunc(static_cast<double>(static_cast<ComputeType<I>>(data[i])));
           const double d = static_cast<double>(depth);
           positions[i] = value >= -d && value < d ? WrapIndex(static_cast<int64_t>(value), depth) : -1;
         }

@@ -21,9 +21,6 @@ using core::Result;
 using core::Status;
 using core::Tensor;
 
-template <typename T>
-using ComputeType = std::conditional_t<std::is_same_v<T, double>, double, float>;
-
 enum class Reduction { kNone, kSum, kMean };
 
 struct LossAttributes {
@@ -131,10 +128,10 @@ std::vector<C> ToCompute(const Tensor& tensor) {
 // Per-position losses and applied weights, then the reduction. `log_prob`
 // is [N, C, D] in compute type; targets are read as Index.
 template <typename T, typename Index>
-Status GatherAndReduce(const LossAttributes& attributes, const LossShape& shape, const ComputeType<T>* log_prob,
+Status GatherAndReduce(const LossAttributes& attributes, const LossShape& shape, const FloatOrDouble<T>* log_prob,
                        const Index* target, const Tensor* weight, KernelContext& context,
                        const core::TensorShape& target_shape) {
-  using C = ComputeType<T>;
+  using C = FloatOrDouble<T>;
   const int64_t positions = shape.batch * shape.inner;
   std::vector<C> weights;
   if (weight) weights = ToCompute<T, C>(*weight);
@@ -190,7 +187,7 @@ Status GatherAndReduce(const LossAttributes& attributes, const LossShape& shape,
 }
 
 template <typename T>
-Status DispatchTarget(const LossAttributes& attributes, const LossShape& shape, const ComputeType<T>* log_prob,
+Status DispatchTarget(const LossAttributes& attributes, const LossShape& shape, const FloatOrDouble<T>* log_prob,
                       const Tensor& target, const Tensor* weight, KernelContext& context) {
   if (target.dtype() == DataType::kInt32) {
     return GatherAndReduce<T, int32_t>(attributes, shape, log_prob, target.data<int32_t>(), weight, context,
@@ -222,7 +219,7 @@ class NegativeLogLikelihoodLossKernel : public Kernel {
     const Tensor* weight = context.input_tensor(2);
     ASSIGN_OR_RETURN(LossShape shape, CheckLossInputs(*input, *target, weight));
     return VisitLossType(input->dtype(), [&]<typename T>() -> Status {
-      using C = ComputeType<T>;
+      using C = FloatOrDouble<T>;
       if constexpr (std::is_same_v<T, C>) {
         return DispatchTarget<T>(attributes_, shape, input->data<T>(), *target, weight, context);
       } else {
@@ -287,7 +284,7 @@ class SoftmaxCrossEntropyLossKernel : public Kernel {
     const Tensor* weight = context.input_tensor(2);
     ASSIGN_OR_RETURN(LossShape shape, CheckLossInputs(*scores, *labels, weight));
     return VisitLossType(scores->dtype(), [&]<typename T>() -> Status {
-      using C = ComputeType<T>;
+      using C = FloatOrDouble<T>;
       std::vector<C> log_prob(static_cast<size_t>(scores->element_count()));
       LogSoftmaxOverClasses<T, C>(scores->data<T>(), shape, log_prob.data());
       if (context.output_count() > 1 && context.output_wanted(1)) {
