@@ -65,10 +65,7 @@ class MatMulKernel final : public Kernel {
 
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
-    if (!b) {
-      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
-    }
+    ASSIGN_OR_RETURN(const Tensor* b, MatMulInputB(context, packed_b_.get()));
     if (a->dtype() != b->dtype()) {
       return core::InvalidArgument("MatMul inputs have different types {} and {}", core::DataTypeName(a->dtype()),
                                    core::DataTypeName(b->dtype()));
@@ -261,10 +258,7 @@ class GemmKernel final : public Kernel {
 
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
-    if (!b) {
-      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
-    }
+    ASSIGN_OR_RETURN(const Tensor* b, MatMulInputB(context, packed_b_.get()));
     const Tensor* c = context.input_tensor(2);
     if (a->dtype() != b->dtype() || (c && c->dtype() != a->dtype())) {
       return core::InvalidArgument("Gemm inputs have different types {}, {}{}", core::DataTypeName(a->dtype()),

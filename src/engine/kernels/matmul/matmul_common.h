@@ -148,6 +148,14 @@ core::Result<std::shared_ptr<const DnnlMatMulPlan>> BuildDnnlMatMulPlan(const Dn
 core::Status RunDnnlMatMulPlan(const DnnlMatMulPlan& plan, const float* src, const float* weights, const float* bias,
                                float* dst, core::Allocator& allocator, const float* addend = nullptr);
 
+// Input B of a matmul-like kernel. With B prepacked at load, the packed
+// operand: its dtype and shape, no data (the data lives in the packed
+// layouts); otherwise input 1 as fed.
+inline core::Result<const core::Tensor*> MatMulInputB(const KernelContext& context, const PackedWeights* packed_b) {
+  if (packed_b) return &packed_b->operand();
+  return RequireTensor(context, 1, "B");
+}
+
 // Row-major float32 desc for dims (by strides, so any rank oneDNN takes works).
 dnnl::memory::desc RowMajorF32Desc(const dnnl::memory::dims& dims);
 

@@ -112,10 +112,7 @@ class FusedMatMulKernel final : public Kernel {
 
   Status Compute(KernelContext& context) const override {
     ASSIGN_OR_RETURN(const Tensor* a, RequireTensor(context, 0, "A"));
-    const Tensor* b = packed_b_ ? &packed_b_->operand() : nullptr;  // prepacked: shape only
-    if (!b) {
-      ASSIGN_OR_RETURN(b, RequireTensor(context, 1, "B"));
-    }
+    ASSIGN_OR_RETURN(const Tensor* b, MatMulInputB(context, packed_b_.get()));
     const Tensor* bias = context.input_tensor(2);
     const Tensor* addend = context.input_tensor(3);
     if (a->dtype() != DataType::kFloat32 || b->dtype() != DataType::kFloat32 ||
