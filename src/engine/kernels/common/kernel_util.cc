@@ -28,6 +28,23 @@ core::Status InferSameAsInput(InferenceContext& context) {
   return core::Status::Ok();
 }
 
+core::Status InferSameShape(InferenceContext& context, core::DataType dtype) {
+  ValueType type = context.input_type(0);
+  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(dtype);
+  type.dtype = dtype;
+  context.set_output_type(0, type);
+  return core::Status::Ok();
+}
+
+std::optional<core::TensorShape> InputShapeOrUnknownOutput(InferenceContext& context, core::DataType dtype) {
+  const ValueType& input = context.input_type(0);
+  if (!input.is_tensor() || !input.has_shape) {
+    SetUnknownShape(context, 0, dtype);
+    return std::nullopt;
+  }
+  return input.Shape();
+}
+
 core::Status InferBroadcast(InferenceContext& context, core::DataType dtype) {
   if (dtype == core::DataType::kUndefined) dtype = InputDtype(context, 0);
   core::TensorShape shape;

@@ -3,6 +3,7 @@
 // broadcasting iteration.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -69,6 +70,13 @@ std::vector<int64_t> ReadInt64s(const core::Tensor& tensor);
 
 // Output type = input type (element-wise unary ops).
 core::Status InferSameAsInput(InferenceContext& context);
+// Output 0: input 0's shape (unknown when input 0 is not a tensor) with
+// element type `dtype` (Cast, QuantizeLinear, RandomUniformLike, ...).
+core::Status InferSameShape(InferenceContext& context, core::DataType dtype);
+// Input 0's shape when statically known. When it is not, output 0 becomes a
+// tensor of `dtype` with unknown shape and the result is nullopt: a rule that
+// needs the input's shape can say nothing more.
+std::optional<core::TensorShape> InputShapeOrUnknownOutput(InferenceContext& context, core::DataType dtype);
 // Output 0: broadcast of all inputs' shapes; dtype of input 0 or `dtype`.
 core::Status InferBroadcast(InferenceContext& context, core::DataType dtype = core::DataType::kUndefined);
 // Sets output `index` to a tensor of `dtype` with unknown shape.

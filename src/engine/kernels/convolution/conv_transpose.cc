@@ -296,12 +296,9 @@ Result<std::unique_ptr<Kernel>> CreateConvTransposeKernel(KernelBuildContext& co
 
 Status InferConvTranspose(InferenceContext& context) {
   const DataType dtype = InputDtype(context, 0);
-  const ValueType& x = context.input_type(0);
-  if (!x.is_tensor() || !x.has_shape) {
-    SetUnknownShape(context, 0, dtype);
-    return Status::Ok();
-  }
-  core::TensorShape x_shape = x.Shape();
+  const std::optional<core::TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) return Status::Ok();
+  const core::TensorShape& x_shape = *input_shape;
   if (x_shape.size() < 3) {
     return core::InvalidArgument("input X {} must have rank 3 or more", core::ShapeToString(x_shape));
   }

@@ -287,21 +287,10 @@ Result<DataType> CastTarget(const Node& node) {
 
 Status InferCast(InferenceContext& context) {
   ASSIGN_OR_RETURN(DataType to, CastTarget(context.node()));
-  ValueType type = context.input_type(0);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(to);
-  type.dtype = to;
-  context.set_output_type(0, type);
-  return Status::Ok();
+  return InferSameShape(context, to);
 }
 
-Status InferCastLike(InferenceContext& context) {
-  ValueType type = context.input_type(0);
-  const DataType to = InputDtype(context, 1);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(to);
-  type.dtype = to;
-  context.set_output_type(0, type);
-  return Status::Ok();
-}
+Status InferCastLike(InferenceContext& context) { return InferSameShape(context, InputDtype(context, 1)); }
 
 // ---------------------------------------------------------------------------
 // Quantization parameters: one scale (and zero point) for the whole tensor,
@@ -493,11 +482,7 @@ Status InferQuantizeLinear(InferenceContext& context) {
     dtype = core::DataTypeFromOnnx(static_cast<int32_t>(context.node().GetInt("output_dtype", 0)))
                 .value_or(DataType::kUndefined);
   }
-  ValueType type = context.input_type(0);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(dtype);
-  type.dtype = dtype;
-  context.set_output_type(0, type);
-  return Status::Ok();
+  return InferSameShape(context, dtype);
 }
 
 // y = (x - zero_point) * scale, of the scale's type.
@@ -564,11 +549,7 @@ class DequantizeLinearKernel final : public Kernel {
 Status InferDequantizeLinear(InferenceContext& context) {
   // Before opset 19 the output is float32; from 19 it has the scale's type.
   const DataType dtype = context.opset() < 19 ? DataType::kFloat32 : InputDtype(context, 1);
-  ValueType type = context.input_type(0);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(dtype);
-  type.dtype = dtype;
-  context.set_output_type(0, type);
-  return Status::Ok();
+  return InferSameShape(context, dtype);
 }
 
 // ---------------------------------------------------------------------------
@@ -622,10 +603,7 @@ class DynamicQuantizeLinearKernel final : public Kernel {
 };
 
 Status InferDynamicQuantizeLinear(InferenceContext& context) {
-  ValueType type = context.input_type(0);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(DataType::kUInt8);
-  type.dtype = DataType::kUInt8;
-  context.set_output_type(0, type);
+  RETURN_IF_ERROR(InferSameShape(context, DataType::kUInt8));
   if (context.output_count() > 1) context.set_output_type(1, ValueType::TensorFromShape(DataType::kFloat32, {}));
   if (context.output_count() > 2) context.set_output_type(2, ValueType::TensorFromShape(DataType::kUInt8, {}));
   return Status::Ok();

@@ -173,14 +173,10 @@ Status InferRandom(InferenceContext& context) {
 
 // *Like and Bernoulli: the input's shape; `dtype` attribute or the input's type.
 Status InferRandomLike(InferenceContext& context) {
-  ValueType type = context.input_type(0);
   const Attribute* dtype_attr = context.node().FindAttribute("dtype");
   DataType dtype = InputDtype(context, 0);
   if (dtype_attr) dtype = core::DataTypeFromOnnx(static_cast<int32_t>(dtype_attr->i)).value_or(DataType::kUndefined);
-  if (!type.is_tensor()) type = ValueType::TensorUnknownShape(dtype);
-  type.dtype = dtype;
-  context.set_output_type(0, type);
-  return Status::Ok();
+  return InferSameShape(context, dtype);
 }
 
 // ---------------------------------------------------------------------------

@@ -226,14 +226,13 @@ Result<std::unique_ptr<Kernel>> CreatePoolKernel(KernelBuildContext& context) {
 template <PoolKind kKind, bool kGlobal>
 Status InferPool(InferenceContext& context) {
   const DataType dtype = InputDtype(context, 0);
-  const ValueType& x = context.input_type(0);
   const bool indices = kKind == PoolKind::kMax && context.output_count() > 1;
-  if (!x.is_tensor() || !x.has_shape) {
-    SetUnknownShape(context, 0, dtype);
+  const std::optional<core::TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) {
     if (indices) SetUnknownShape(context, 1, DataType::kInt64);
     return Status::Ok();
   }
-  core::TensorShape x_shape = x.Shape();
+  const core::TensorShape& x_shape = *input_shape;
   core::TensorShape out;
   if (kGlobal) {
     if (x_shape.size() < 2)

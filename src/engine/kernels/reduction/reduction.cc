@@ -567,12 +567,9 @@ TensorShape ReducedShape(const TensorShape& shape, const std::vector<bool>& mask
 Status InferReduce(InferenceContext& context, int axes_input_since) {
   const ReduceAttributes attributes = ParseAttributes(context.node(), axes_input_since);
   const DataType dtype = InputDtype(context, 0);
-  const ValueType& input = context.input_type(0);
-  if (!input.is_tensor() || !input.has_shape) {
-    SetUnknownShape(context, 0, dtype);
-    return Status::Ok();
-  }
-  const TensorShape shape = input.Shape();
+  const std::optional<TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) return Status::Ok();
+  const TensorShape& shape = *input_shape;
   const int64_t rank = static_cast<int64_t>(shape.size());
   std::optional<std::vector<int64_t>> axes;
   if (!attributes.axes_from_input) {

@@ -54,13 +54,10 @@ double Determinant(double* a, int64_t n) {
 
 Status InferDet(InferenceContext& context) {
   const core::DataType dtype = InputDtype(context, 0);
-  const ValueType& input = context.input_type(0);
-  if (!input.is_tensor() || !input.has_shape) {
-    SetUnknownShape(context, 0, dtype);
-    return Status::Ok();
-  }
-  if (input.dims.size() < 2) return core::InvalidArgument("Det needs rank >= 2, got {}", input.dims.size());
-  TensorShape shape = input.Shape();
+  std::optional<TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) return Status::Ok();
+  TensorShape& shape = *input_shape;
+  if (shape.size() < 2) return core::InvalidArgument("Det needs rank >= 2, got {}", shape.size());
   shape.resize(shape.size() - 2);
   context.set_output_type(0, ValueType::TensorFromShape(dtype, shape));
   return Status::Ok();

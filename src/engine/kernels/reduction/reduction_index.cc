@@ -165,12 +165,9 @@ void ArgExtreme(const T* x, int64_t* y, const AxisView& view) {
 
 Status InferArg(InferenceContext& context) {
   const ArgAttributes attributes = ParseArgAttributes(context.node());
-  const ValueType& input = context.input_type(0);
-  if (!input.is_tensor() || !input.has_shape) {
-    SetUnknownShape(context, 0, DataType::kInt64);
-    return Status::Ok();
-  }
-  const TensorShape shape = input.Shape();
+  const std::optional<TensorShape> input_shape = InputShapeOrUnknownOutput(context, DataType::kInt64);
+  if (!input_shape) return Status::Ok();
+  const TensorShape& shape = *input_shape;
   ASSIGN_OR_RETURN(int64_t axis, core::NormalizeAxis(attributes.axis, static_cast<int64_t>(shape.size())));
   context.set_output_type(
       0, ValueType::TensorFromShape(DataType::kInt64, ArgOutputShape(shape, axis, attributes.keepdims)));

@@ -100,13 +100,12 @@ void TopKSlices(const T* x, T* values, int64_t* indices, int64_t outer, int64_t 
 Status InferTopK(InferenceContext& context) {
   const TopKAttributes attributes = ParseTopKAttributes(context.node());
   const DataType dtype = InputDtype(context, 0);
-  const ValueType& input = context.input_type(0);
-  if (!input.is_tensor() || !input.has_shape) {
-    SetUnknownShape(context, 0, dtype);
+  std::optional<TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) {
     SetUnknownShape(context, 1, DataType::kInt64);
     return Status::Ok();
   }
-  TensorShape shape = input.Shape();
+  TensorShape& shape = *input_shape;
   ASSIGN_OR_RETURN(int64_t axis, core::NormalizeAxis(attributes.axis, static_cast<int64_t>(shape.size())));
   int64_t k = -1;
   if (attributes.k_attribute) {

@@ -249,12 +249,9 @@ Result<std::vector<resize::AxisResize>> PlanAxes(const ResizeConfig& config, con
 
 Status InferResize(InferenceContext& context, const ResizeConfig& config) {
   const DataType dtype = InputDtype(context, 0);
-  const ValueType& input = context.input_type(0);
-  if (!input.is_tensor() || !input.has_shape) {
-    SetUnknownShape(context, 0, dtype);
-    return Status::Ok();
-  }
-  const TensorShape shape = input.Shape();
+  const std::optional<TensorShape> input_shape = InputShapeOrUnknownOutput(context, dtype);
+  if (!input_shape) return Status::Ok();
+  const TensorShape& shape = *input_shape;
   const int64_t rank = static_cast<int64_t>(shape.size());
   auto constant = [&](int index) -> std::optional<const Tensor*> {
     if (index < 0 || !context.has_input(index)) return nullptr;
