@@ -2,6 +2,7 @@
 // on small models built here (bodies use only Add, Identity and ops of this
 // family, so the tests do not depend on other kernel families).
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 
 #include <initializer_list>
 #include <limits>
@@ -14,7 +15,6 @@
 #include "engine/onnx/model_loader.h"
 #include "engine/runtime/execution_plan.h"
 #include "engine/session.h"
-#include "test_models.h"
 
 namespace berth::engine {
 namespace {
@@ -103,7 +103,7 @@ onnx::ModelProto MakeModel(const onnx::GraphProto& graph, int opset) {
 }
 
 core::Result<std::unique_ptr<Session>> Build(const onnx::ModelProto& model) {
-  ASSIGN_OR_RETURN(auto loaded, LoadModelFromBytes(testing::Serialize(model), {}));
+  ASSIGN_OR_RETURN(auto loaded, LoadModelFromBytes(model.SerializeAsString(), {}));
   return Session::Create(loaded);
 }
 
@@ -152,20 +152,24 @@ onnx::ModelProto LoopModel(bool stop_after_first, bool with_cond = true) {
   return MakeModel(graph, 16);
 }
 
+// Runs LoopModel(false) with trip count `trip_count`, y = [1, 2], x = [10, 20].
+core::Result<std::vector<Value>> RunAccumulateLoop(int64_t trip_count) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Build(LoopModel(false)));
+  return session->Run({{"M", Tensor::Scalar<int64_t>(trip_count)},
+                       {"cond", Tensor::Scalar<bool>(true)},
+                       {"y", Floats({1, 2}, {2})},
+                       {"x", Floats({10, 20}, {2})}});
+}
+
 TEST(Loop, CarriesValuesAndStacksScanOutputs) {
-  auto session = Build(LoopModel(false));
-  ASSERT_TRUE(session.ok()) << session.status().ToString();
-  auto outputs = (*session)->Run({{"M", Tensor::Scalar<int64_t>(3)},
-                                  {"cond", Tensor::Scalar<bool>(true)},
-                                  {"y", Floats({1, 2}, {2})},
-                                  {"x", Floats({10, 20}, {2})}});
+  auto outputs = RunAccumulateLoop(3);
   ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
   ExpectTensor((*outputs)[0], Floats({31, 62}, {2}));
   ExpectTensor((*outputs)[1], Floats({11, 22, 21, 42, 31, 62}, {3, 2}));
 }
 
 TEST(Loop, InfersCarriedAndStackedTypes) {
-  auto model = LoadModelFromBytes(testing::Serialize(LoopModel(false)), {});
+  auto model = LoadModelFromBytes(LoopModel(false).SerializeAsString(), {});
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   std::unordered_map<std::string, ValueType> types;
   ASSERT_TRUE(InferGraphTypes((*model)->graph, BuiltinOpRegistry(), {}, &types).ok());
@@ -175,12 +179,7 @@ TEST(Loop, InfersCarriedAndStackedTypes) {
 }
 
 TEST(Loop, ZeroIterationsGiveInitialValuesAndAnEmptyScan) {
-  auto session = Build(LoopModel(false));
-  ASSERT_TRUE(session.ok()) << session.status().ToString();
-  auto outputs = (*session)->Run({{"M", Tensor::Scalar<int64_t>(0)},
-                                  {"cond", Tensor::Scalar<bool>(true)},
-                                  {"y", Floats({1, 2}, {2})},
-                                  {"x", Floats({10, 20}, {2})}});
+  auto outputs = RunAccumulateLoop(0);
   ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
   ExpectTensor((*outputs)[0], Floats({1, 2}, {2}));
   ExpectTensor((*outputs)[1], Floats({}, {0, 2}));

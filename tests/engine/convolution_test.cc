@@ -9,41 +9,18 @@
 
 #include <cmath>
 #include <random>
-#include <thread>
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/session.h"
 #include "single_node_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-using testing::Feeds;
-using testing::Int;
-using testing::Ints;
-using testing::MakeSession;
-using testing::RunNodeChecked;
-using testing::SingleNode;
-using testing::String;
-using testing::TestInput;
-
-std::vector<float> Random(int64_t count, uint32_t seed, float lo = -1, float hi = 1) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(count));
-  for (auto& v : values) v = dist(rng);
-  return values;
-}
-
-int64_t Count(const TensorShape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
 
 Tensor FloatTensor(const std::vector<double>& values, const TensorShape& shape) {
   return Tensor::FromVector<float>(std::vector<float>(values.begin(), values.end()), shape);
@@ -77,9 +54,9 @@ std::vector<double> ReferenceConv(const std::vector<double>& x, const TensorShap
   }
   *out_shape = {xs[0], ws[0]};
   out_shape->insert(out_shape->end(), out.begin(), out.end());
-  const int64_t n_out = Count(out), n_in = Count(in), n_k = Count(kernel);
+  const int64_t n_out = core::ElementCount(out), n_in = core::ElementCount(in), n_k = core::ElementCount(kernel);
   const int64_t cg = xs[1] / g.group, mg = ws[0] / g.group;
-  std::vector<double> y(static_cast<size_t>(Count(*out_shape)));
+  std::vector<double> y(static_cast<size_t>(core::ElementCount(*out_shape)));
   for (int64_t n = 0; n < xs[0]; ++n) {
     for (int64_t m = 0; m < ws[0]; ++m) {
       for (int64_t p = 0; p < n_out; ++p) {
@@ -116,8 +93,8 @@ std::vector<double> ReferenceConvTranspose(const std::vector<double>& x, const T
   const int64_t m_total = ws[1] * g.group, cg = xs[1] / g.group, mg = ws[1];
   *out_shape = {xs[0], m_total};
   out_shape->insert(out_shape->end(), out.begin(), out.end());
-  const int64_t n_out = Count(out), n_in = Count(in), n_k = Count(kernel);
-  std::vector<double> y(static_cast<size_t>(Count(*out_shape)));
+  const int64_t n_out = core::ElementCount(out), n_in = core::ElementCount(in), n_k = core::ElementCount(kernel);
+  std::vector<double> y(static_cast<size_t>(core::ElementCount(*out_shape)));
   for (int64_t n = 0; n < xs[0]; ++n) {
     for (int64_t m = 0; m < m_total; ++m) {
       for (int64_t p = 0; p < n_out; ++p) y[(n * m_total + m) * n_out + p] = bias ? (*bias)[m] : 0.0;
@@ -204,7 +181,8 @@ TEST(Convolution, ConvMatchesReferenceWithGraphAndConstantWeights) {
   for (const ConvCase& c : ConvCases()) {
     for (bool constant : {false, true}) {
       SCOPED_TRACE(std::string(c.name) + (constant ? " (constant W, B)" : " (W, B as inputs)"));
-      std::vector<float> x = Random(Count(c.x), 1), w = Random(Count(c.w), 2), b = Random(c.w[0], 3);
+      std::vector<float> x = RandomFloats(core::ElementCount(c.x), 1), w = RandomFloats(core::ElementCount(c.w), 2),
+                         b = RandomFloats(c.w[0], 3);
       std::vector<TestInput> inputs = {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), constant}};
       if (c.bias) inputs.push_back({"b", Tensor::FromVector(b, {c.w[0]}), constant});
       auto outputs = RunNodeChecked("Conv", inputs, ConvAttributes(c));
@@ -221,7 +199,7 @@ TEST(Convolution, ConvMatchesReferenceWithGraphAndConstantWeights) {
 TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
   // SAME pads: total = max(0, (ceil(in/s) - 1) * s + extent - in), the odd one at the end (UPPER) or start (LOWER).
   TensorShape xs = {1, 2, 7, 8}, ws = {3, 2, 3, 4};
-  std::vector<float> x = Random(Count(xs), 4), w = Random(Count(ws), 5);
+  std::vector<float> x = RandomFloats(core::ElementCount(xs), 4), w = RandomFloats(core::ElementCount(ws), 5);
   struct Case {
     const char* auto_pad;
     std::vector<int64_t> pads;
@@ -241,7 +219,7 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
   }
   // An odd total: in 6, s 1, k 4 -> total 3: UPPER puts 2 at the end, LOWER 2 at the start.
   TensorShape xs2 = {1, 1, 6}, ws2 = {1, 1, 4};
-  std::vector<float> x2 = Random(6, 6), w2 = Random(4, 7);
+  std::vector<float> x2 = RandomFloats(6, 6), w2 = RandomFloats(4, 7);
   for (auto [auto_pad, pads] :
        {std::pair{"SAME_UPPER", std::vector<int64_t>{1, 2}}, std::pair{"SAME_LOWER", std::vector<int64_t>{2, 1}}}) {
     SCOPED_TRACE(auto_pad);
@@ -257,7 +235,8 @@ TEST(Convolution, ConvAutoPadMatchesExplicitPads) {
 
 TEST(Convolution, ConvHalfAndDoubleTypes) {
   const ConvCase& c = ConvCases()[1];
-  std::vector<float> x = Random(Count(c.x), 8), w = Random(Count(c.w), 9), b = Random(c.w[0], 10);
+  std::vector<float> x = RandomFloats(core::ElementCount(c.x), 8), w = RandomFloats(core::ElementCount(c.w), 9),
+                     b = RandomFloats(c.w[0], 10);
   // Round the inputs to half precision so both sides see the same values.
   for (auto& v : x) v = static_cast<float>(core::Float16(v));
   for (auto& v : w) v = static_cast<float>(core::Float16(v));
@@ -293,7 +272,8 @@ TEST(Convolution, ConvHalfAndDoubleTypes) {
 
 TEST(Convolution, ConvWithFourSpatialAxesUsesThePortablePath) {
   ConvCase c{"4-D", {1, 4, 4, 3, 5, 4}, {6, 2, 2, 2, 3, 2}, 2, {1, 1, 2, 1}, {1, 2, 1, 1}, {0, 1, 1, 0, 1, 0, 0, 1}};
-  std::vector<float> x = Random(Count(c.x), 11), w = Random(Count(c.w), 12), b = Random(6, 13);
+  std::vector<float> x = RandomFloats(core::ElementCount(c.x), 11), w = RandomFloats(core::ElementCount(c.w), 12),
+                     b = RandomFloats(6, 13);
   auto outputs = RunNodeChecked(
       "Conv",
       {{"x", Tensor::FromVector(x, c.x)}, {"w", Tensor::FromVector(w, c.w), true}, {"b", Tensor::FromVector(b, {6})}},
@@ -308,7 +288,7 @@ TEST(Convolution, ConvWithFourSpatialAxesUsesThePortablePath) {
 TEST(Convolution, EmptyBatchAndEmptyChannels) {
   auto outputs = RunNodeChecked("Conv",
                                 {{"x", Tensor::FromVector<float>({}, {0, 2, 5, 5})},
-                                 {"w", Tensor::FromVector(Random(2 * 2 * 9, 1), {2, 2, 3, 3}), true}},
+                                 {"w", Tensor::FromVector(RandomFloats(2 * 2 * 9, 1), {2, 2, 3, 3}), true}},
                                 {});
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
   EXPECT_EQ((*outputs)[0].shape(), (TensorShape{0, 2, 3, 3}));
@@ -334,47 +314,35 @@ TEST(Convolution, EmptyBatchAndEmptyChannels) {
 TEST(Convolution, ConvCachesPrimitivesPerShapeAcrossThreads) {
   // One session, inputs of two shapes alternating on four threads.
   TensorShape ws = {8, 3, 3, 3};
-  std::vector<float> w = Random(Count(ws), 14), b = Random(8, 15);
-  std::vector<TestInput> declared = {{"x", Tensor::FromVector(Random(3 * 10 * 10, 16), {1, 3, 10, 10})},
+  std::vector<float> w = RandomFloats(core::ElementCount(ws), 14), b = RandomFloats(8, 15);
+  std::vector<TestInput> declared = {{"x", Tensor::FromVector(RandomFloats(3 * 10 * 10, 16), {1, 3, 10, 10})},
                                      {"w", Tensor::FromVector(w, ws), true},
                                      {"b", Tensor::FromVector(b, {8}), true}};
-  auto session = MakeSession(SingleNode("Conv", declared, {Ints("pads", {1, 1, 1, 1})}, 1, 17, /*dynamic=*/true));
+  auto session = SingleNode("Conv", declared, {Ints("pads", {1, 1, 1, 1})}, 1, 17, /*dynamic=*/true).Load();
   ASSERT_TRUE(session.ok()) << session.status().message();
   std::vector<TensorShape> shapes = {{1, 3, 10, 10}, {2, 3, 7, 12}};
   std::vector<Tensor> inputs, expected;
   std::vector<double> bd = AsDouble(b);
   for (size_t i = 0; i < shapes.size(); ++i) {
-    std::vector<float> x = Random(Count(shapes[i]), 20 + i);
+    std::vector<float> x = RandomFloats(core::ElementCount(shapes[i]), 20 + i);
     inputs.push_back(Tensor::FromVector(x, shapes[i]));
     TensorShape shape;
     ConvCase c{"", shapes[i], ws, 1, {}, {}, {1, 1, 1, 1}};
     expected.push_back(
         FloatTensor(ReferenceConv(AsDouble(x), shapes[i], AsDouble(w), ws, &bd, ConvGeometry(c), &shape), shape));
   }
-  std::vector<std::thread> threads;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int round = 0; round < 10; ++round) {
-        size_t which = (t + round) % 2;
-        auto outputs = (*session)->Run({{"x", inputs[which]}});
-        if (!outputs.ok() || !core::CompareTensors(expected[which], (*outputs)[0].tensor()).ok()) ++failures;
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(CountConcurrentMismatches(**session, "x", inputs, expected), 0);
 }
 
 TEST(Convolution, ConvRejectsInconsistentInputsWithClearErrors) {
-  auto x = Tensor::FromVector(Random(1 * 4 * 5 * 5, 1), {1, 4, 5, 5});
-  auto w = Tensor::FromVector(Random(2 * 3 * 3 * 3, 2), {2, 3, 3, 3});
+  auto x = Tensor::FromVector(RandomFloats(1 * 4 * 5 * 5, 1), {1, 4, 5, 5});
+  auto w = Tensor::FromVector(RandomFloats(2 * 3 * 3 * 3, 2), {2, 3, 3, 3});
   auto outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("channels"), std::string::npos) << outputs.status().message();
 
-  auto w4 = Tensor::FromVector(Random(2 * 4 * 3 * 3, 2), {2, 4, 3, 3});
-  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}, {"b", Tensor::FromVector(Random(3, 3), {3})}}, {});
+  auto w4 = Tensor::FromVector(RandomFloats(2 * 4 * 3 * 3, 2), {2, 4, 3, 3});
+  outputs = RunNodeChecked("Conv", {{"x", x}, {"w", w4}, {"b", Tensor::FromVector(RandomFloats(3, 3), {3})}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("bias"), std::string::npos) << outputs.status().message();
 
@@ -459,7 +427,8 @@ TEST(Convolution, ConvTransposeMatchesReference) {
     if (!c.output_shape.empty()) attributes.push_back(Ints("output_shape", c.output_shape));
     if (c.auto_pad) attributes.push_back(String("auto_pad", c.auto_pad));
     const int64_t m = c.w[1] * c.group;
-    std::vector<float> x = Random(Count(c.x), 30), w = Random(Count(c.w), 31), b = Random(m, 32);
+    std::vector<float> x = RandomFloats(core::ElementCount(c.x), 30), w = RandomFloats(core::ElementCount(c.w), 31),
+                       b = RandomFloats(m, 32);
     TensorShape shape;
     std::vector<double> bd = AsDouble(b);
     std::vector<double> expected = ReferenceConvTranspose(AsDouble(x), c.x, AsDouble(w), c.w, &bd, g, out, &shape);
@@ -512,12 +481,12 @@ TEST(Convolution, ConvTransposeMatchesReference) {
 }
 
 TEST(Convolution, ConvTransposeRejectsBadShapes) {
-  auto x = Tensor::FromVector(Random(1 * 3 * 4 * 4, 1), {1, 3, 4, 4});
-  auto w = Tensor::FromVector(Random(2 * 2 * 3 * 3, 2), {2, 2, 3, 3});
+  auto x = Tensor::FromVector(RandomFloats(1 * 3 * 4 * 4, 1), {1, 3, 4, 4});
+  auto w = Tensor::FromVector(RandomFloats(2 * 2 * 3 * 3, 2), {2, 2, 3, 3});
   auto outputs = RunNodeChecked("ConvTranspose", {{"x", x}, {"w", w}}, {});
   ASSERT_FALSE(outputs.ok());
   EXPECT_NE(outputs.status().message().find("channels"), std::string::npos) << outputs.status().message();
-  auto w3 = Tensor::FromVector(Random(3 * 2 * 3 * 3, 2), {3, 2, 3, 3});
+  auto w3 = Tensor::FromVector(RandomFloats(3 * 2 * 3 * 3, 2), {3, 2, 3, 3});
   // Pads larger than the full output.
   outputs = RunNodeChecked("ConvTranspose", {{"x", x}, {"w", w3}}, {Ints("pads", {4, 0, 3, 0})});
   ASSERT_FALSE(outputs.ok());
@@ -543,7 +512,7 @@ std::vector<double> ReferenceIntegerConv(const std::vector<X>& x, int xz, const 
                                          const Geometry& g, TensorShape* shape) {
   std::vector<double> xd, wd;
   for (X v : x) xd.push_back(static_cast<double>(v) - xz);
-  const int64_t per = Count(ws) / ws[0];
+  const int64_t per = core::ElementCount(ws) / ws[0];
   for (size_t i = 0; i < w.size(); ++i) wd.push_back(static_cast<double>(w[i]) - wz[wz.size() == 1 ? 0 : i / per]);
   return ReferenceConv(xd, xs, wd, ws, nullptr, g, shape);
 }
@@ -551,8 +520,8 @@ std::vector<double> ReferenceIntegerConv(const std::vector<X>& x, int xz, const 
 TEST(Convolution, ConvIntegerWithPerChannelZeroPointsAndMixedSigns) {
   TensorShape xs = {2, 4, 6, 5}, ws = {6, 2, 3, 2};
   ConvCase c{"", xs, ws, 2, {2, 1}, {1, 2}, {1, 0, 1, 1}};
-  std::vector<int8_t> x = RandomInts<int8_t>(Count(xs), 40);
-  std::vector<uint8_t> w = RandomInts<uint8_t>(Count(ws), 41);
+  std::vector<int8_t> x = RandomInts<int8_t>(core::ElementCount(xs), 40);
+  std::vector<uint8_t> w = RandomInts<uint8_t>(core::ElementCount(ws), 41);
   std::vector<uint8_t> wz = {3, 250, 128, 0, 7, 77};
   int8_t xz = -5;
   TensorShape shape;
@@ -590,8 +559,8 @@ TEST(Convolution, ConvIntegerWithPerChannelZeroPointsAndMixedSigns) {
 TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
   TensorShape xs = {1, 3, 7, 6}, ws = {4, 3, 3, 3};
   ConvCase c{"", xs, ws, 1, {1, 2}, {}, {1, 1, 0, 1}};
-  std::vector<uint8_t> x = RandomInts<uint8_t>(Count(xs), 50);
-  std::vector<int8_t> w = RandomInts<int8_t>(Count(ws), 51);
+  std::vector<uint8_t> x = RandomInts<uint8_t>(core::ElementCount(xs), 50);
+  std::vector<int8_t> w = RandomInts<int8_t>(core::ElementCount(ws), 51);
   const float x_scale = 0.02f, y_scale = 0.15f;
   const std::vector<float> w_scale = {0.01f, 0.002f, 0.05f, 0.003f};
   const std::vector<int8_t> wz = {0, 1, -2, 3};
@@ -602,7 +571,7 @@ TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
     TensorShape shape;
     std::vector<double> acc =
         ReferenceIntegerConv(x, xz, xs, w, std::vector<int>(wz.begin(), wz.end()), ws, ConvGeometry(c), &shape);
-    const int64_t plane = Count(shape) / 4;
+    const int64_t plane = core::ElementCount(shape) / 4;
     std::vector<uint8_t> expected_u8;
     std::vector<int8_t> expected_s8;
     int saturated = 0;
@@ -640,4 +609,4 @@ TEST(Convolution, QLinearConvRequantizesPerChannelWithBiasAndSaturation) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

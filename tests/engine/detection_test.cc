@@ -6,28 +6,10 @@
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::Tensor;
-using testing::OpTestModel;
-
-Tensor Floats(std::vector<float> values, core::TensorShape shape) { return Tensor::FromVector<float>(values, shape); }
-Tensor Int64s(std::vector<int64_t> values, core::TensorShape shape) {
-  return Tensor::FromVector<int64_t>(values, shape);
-}
-
-Tensor RunOne(OpTestModel& model) {
-  auto outputs = model.Run();
-  EXPECT_TRUE(outputs.ok()) << outputs.status().ToString();
-  if (!outputs.ok() || outputs->empty()) return Tensor();
-  return (*outputs)[0].tensor();
-}
-
-void ExpectTensor(const Tensor& expected, const Tensor& actual) {
-  core::Status status = core::CompareTensors(expected, actual);
-  EXPECT_TRUE(status.ok()) << status.message() << " (got " << actual.DebugString() << ")";
-}
 
 // Three boxes: 0 and 1 overlap heavily (IoU 0.81), 2 is apart.
 const std::vector<float> kBoxes = {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, 2, 1, 3};
@@ -113,4 +95,4 @@ TEST(RoiAlign, RejectsBadBatchIndices) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

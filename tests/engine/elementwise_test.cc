@@ -4,7 +4,6 @@
 #include "engine/kernels/elementwise/elementwise.h"
 
 #include <gtest/gtest.h>
-#include <onnx/onnx_pb.h>
 
 #include <bit>
 #include <cmath>
@@ -14,10 +13,9 @@
 
 #include "core/cpu_features.h"
 #include "core/tensor_compare.h"
-#include "engine/onnx/model_loader.h"
-#include "engine/session.h"
+#include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
@@ -29,68 +27,43 @@ struct Attr {
 };
 
 // A model of one node `op_type` whose inputs are graph inputs i0, i1, ...
-// (an undefined tensor leaves that optional input out).
-std::string SingleNodeModel(const std::string& op_type, int opset, const std::vector<Tensor>& inputs,
-                            const std::vector<Attr>& attrs, int outputs) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.add_opset_import()->set_version(opset);
-  auto* graph = model.mutable_graph();
-  graph->set_name("test");
-  auto* node = graph->add_node();
-  node->set_op_type(op_type);
+// declared without a shape (an undefined tensor leaves that optional input
+// out); outputs o0, o1, ...
+OpTestModel ElementwiseModel(const std::string& op_type, int opset, const std::vector<Tensor>& inputs,
+                             const std::vector<Attr>& attrs, int outputs) {
+  OpTestModel model(op_type, opset);
+  model.DeclareShapes(OpTestModel::Shapes::kUnknown);
   for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) {
-      node->add_input("");
-      continue;
-    }
-    std::string name = "i" + std::to_string(i);
-    node->add_input(name);
-    auto* info = graph->add_input();
-    info->set_name(name);
-    info->mutable_type()->mutable_tensor_type()->set_elem_type(static_cast<int>(inputs[i].dtype()));
-  }
-  for (int o = 0; o < outputs; ++o) {
-    node->add_output("o" + std::to_string(o));
-    graph->add_output()->set_name("o" + std::to_string(o));
-  }
-  for (const Attr& attr : attrs) {
-    auto* a = node->add_attribute();
-    a->set_name(attr.name);
-    if (auto* i = std::get_if<int64_t>(&attr.value)) {
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(*i);
-    } else if (auto* f = std::get_if<float>(&attr.value)) {
-      a->set_type(onnx::AttributeProto::FLOAT);
-      a->set_f(*f);
-    } else if (auto* s = std::get_if<std::string>(&attr.value)) {
-      a->set_type(onnx::AttributeProto::STRING);
-      a->set_s(*s);
+    if (inputs[i].defined()) {
+      model.Input("i" + std::to_string(i), inputs[i]);
     } else {
-      a->set_type(onnx::AttributeProto::INTS);
-      for (int64_t v : std::get<std::vector<int64_t>>(attr.value)) a->add_ints(v);
+      model.Absent();
     }
   }
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  return bytes;
+  for (int o = 0; o < outputs; ++o) model.Output("o" + std::to_string(o));
+  for (const Attr& attr : attrs) {
+    if (auto* i = std::get_if<int64_t>(&attr.value)) {
+      model.Int(attr.name, *i);
+    } else if (auto* f = std::get_if<float>(&attr.value)) {
+      model.Float(attr.name, *f);
+    } else if (auto* text = std::get_if<std::string>(&attr.value)) {
+      model.String(attr.name, *text);
+    } else {
+      model.Ints(attr.name, std::get<std::vector<int64_t>>(attr.value));
+    }
+  }
+  return model;
 }
 
 core::Result<std::unique_ptr<Session>> MakeSession(const std::string& op_type, int opset,
                                                    const std::vector<Tensor>& inputs, const std::vector<Attr>& attrs,
                                                    int outputs) {
-  ASSIGN_OR_RETURN(auto model, LoadModelFromBytes(SingleNodeModel(op_type, opset, inputs, attrs, outputs), {}));
-  return Session::Create(model, {.intra_op_threads = 2});
+  return ElementwiseModel(op_type, opset, inputs, attrs, outputs).Load({.intra_op_threads = 2});
 }
 
 core::Result<std::vector<core::Value>> RunOp(const std::string& op_type, int opset, const std::vector<Tensor>& inputs,
                                              const std::vector<Attr>& attrs = {}, int outputs = 1) {
-  ASSIGN_OR_RETURN(auto session, MakeSession(op_type, opset, inputs, attrs, outputs));
-  std::vector<NamedValue> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].defined()) feeds.emplace_back("i" + std::to_string(i), inputs[i]);
-  }
-  return session->Run(feeds);
+  return ElementwiseModel(op_type, opset, inputs, attrs, outputs).Run({.intra_op_threads = 2});
 }
 
 // Runs a one-output op and returns its tensor (failing the test on error).
@@ -663,4 +636,4 @@ TEST(ElementwiseInference, OutputTypes) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

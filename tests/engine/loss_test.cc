@@ -9,11 +9,10 @@
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::Tensor;
-using testing::OpTestModel;
 
 // scores [N, C, D] (flattened), labels [N, D]; reduction and weights as the spec says.
 std::vector<double> ReferenceLosses(const std::vector<float>& log_prob, const std::vector<int64_t>& labels, int64_t n,
@@ -87,7 +86,9 @@ TEST(NegativeLogLikelihoodLoss, NoneKeepsTargetShapeAndSumAddsUp) {
   for (const char* reduction : {"none", "sum"}) {
     OpTestModel model("NegativeLogLikelihoodLoss", 12);
     model.Input("input", Tensor::FromVector<float>(input, {n, c, d1, d2}));
-    model.Input("target", Tensor::FromVector<int64_t>(labels, {n, d1, d2})).Output("loss").String("reduction", reduction);
+    model.Input("target", Tensor::FromVector<int64_t>(labels, {n, d1, d2}))
+        .Output("loss")
+        .String("reduction", reduction);
     auto session = model.Load();
     ASSERT_TRUE(session.ok()) << session.status().ToString();
     auto result = model.Run(**session);
@@ -208,4 +209,4 @@ TEST(SoftmaxCrossEntropyLoss, RejectsIntegerScores) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -16,25 +16,18 @@
 #include "engine/onnx/model_loader.h"
 #include "engine/session.h"
 #include "single_node_model.h"
-#include "test_models.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-using testing::Float;
-using testing::Int;
-using testing::Make;
-using testing::RunNode;
-using testing::String;
-using testing::TestInput;
 
 // A loaded one-node model, for tests that edit it before making a session.
 std::shared_ptr<Model> BuildModel(const std::string& op, const std::vector<TestInput>& inputs, int outputs,
                                   const std::vector<onnx::AttributeProto>& attributes, int opset) {
-  auto loaded = testing::LoadSingleNode(testing::SingleNode(op, inputs, attributes, outputs, opset));
+  auto loaded = SingleNode(op, inputs, attributes, outputs, opset).LoadModel();
   EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
   return loaded.ok() ? *loaded : nullptr;
 }
@@ -599,4 +592,4 @@ TEST(EinsumKernel, RejectsBadEquations) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

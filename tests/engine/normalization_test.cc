@@ -14,20 +14,13 @@
 #include "engine/onnx/model_loader.h"
 #include "engine/session.h"
 #include "single_node_model.h"
-#include "test_models.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-using testing::Float;
-using testing::Int;
-using testing::Ints;
-using testing::Make;
-using testing::RunNode;
-using testing::TestInput;
 
 // Values exactly representable in float16 and bfloat16 (multiples of 1/8).
 std::vector<double> RandomValues(int64_t count, uint32_t seed, double scale = 1.0) {
@@ -469,4 +462,4 @@ TEST(SoftmaxKernel, RejectsAxisOutOfRange) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -8,44 +8,21 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
-#include <atomic>
 #include <cmath>
 #include <limits>
 #include <random>
-#include <thread>
 
 #include "core/tensor_compare.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/session.h"
 #include "single_node_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
 using core::TensorShape;
-using testing::Float;
-using testing::Int;
-using testing::Ints;
-using testing::MakeSession;
-using testing::RunNodeChecked;
-using testing::SingleNode;
-using testing::TestInput;
-
-std::vector<float> Random(int64_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-2, 2);
-  std::vector<float> values(static_cast<size_t>(count));
-  for (auto& v : values) v = dist(rng);
-  return values;
-}
-
-int64_t Count(const TensorShape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
 
 void ExpectNear(const Tensor& expected, const Tensor& actual, double rtol = 1e-4, double atol = 1e-5) {
   core::Status status = core::CompareTensors(expected, actual, core::Tolerance{rtol, atol});
@@ -91,7 +68,7 @@ PoolResult ReferencePool(Kind kind, const PoolCase& c, const std::vector<double>
   PoolResult result;
   result.shape = {c.x[0], c.x[1]};
   result.shape.insert(result.shape.end(), out.begin(), out.end());
-  const int64_t n_in = Count(in), n_out = Count(out), n_k = Count(c.kernel);
+  const int64_t n_in = core::ElementCount(in), n_out = core::ElementCount(out), n_k = core::ElementCount(c.kernel);
   for (int64_t plane = 0; plane < c.x[0] * c.x[1]; ++plane) {
     for (int64_t o = 0; o < n_out; ++o) {
       std::vector<int64_t> oi(rank), ki(rank);
@@ -178,7 +155,7 @@ const std::vector<PoolCase>& PoolCases() {
 
 TEST(Pooling, MaxAndAveragePoolMatchReferenceForEveryFloatType) {
   for (const PoolCase& c : PoolCases()) {
-    std::vector<float> xf = Random(Count(c.x), 1);
+    std::vector<float> xf = RandomFloats(core::ElementCount(c.x), 1, -2, 2);
     // Values that half precision holds exactly keep all types comparable.
     for (auto& v : xf) v = std::round(v * 64) / 64;
     std::vector<double> x(xf.begin(), xf.end());
@@ -203,7 +180,7 @@ TEST(Pooling, MaxAndAveragePoolMatchReferenceForEveryFloatType) {
 
 TEST(Pooling, DilatedPooling) {
   PoolCase c{"dilated", {1, 3, 11, 10}, {3, 2}, {2, 1}, {2, 3}, {1, 2, 2, 0}, true};
-  std::vector<float> xf = Random(Count(c.x), 2);
+  std::vector<float> xf = RandomFloats(core::ElementCount(c.x), 2, -2, 2);
   std::vector<double> x(xf.begin(), xf.end());
   auto outputs = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 1, 12);
   ASSERT_TRUE(outputs.ok()) << outputs.status().message();
@@ -236,7 +213,7 @@ TEST(Pooling, CeilModeAverageCountsOnlyExplicitPads) {
 
 TEST(Pooling, MaxPoolIndicesInBothStorageOrders) {
   PoolCase c{"indices", {2, 3, 7, 6}, {3, 2}, {2, 2}, {1, 1}, {1, 0, 1, 1}, true};
-  std::vector<float> xf = Random(Count(c.x), 3);
+  std::vector<float> xf = RandomFloats(core::ElementCount(c.x), 3, -2, 2);
   std::vector<double> x(xf.begin(), xf.end());
   for (int order : {0, 1}) {
     SCOPED_TRACE("storage_order " + std::to_string(order));
@@ -261,7 +238,7 @@ TEST(Pooling, EightBitMaxPool) {
   std::vector<int8_t> xs8;
   std::vector<uint8_t> xu8;
   std::vector<double> xd8, xdu;
-  for (int64_t i = 0; i < Count(c.x); ++i) {
+  for (int64_t i = 0; i < core::ElementCount(c.x); ++i) {
     int v = static_cast<int>(rng() % 256);
     xu8.push_back(static_cast<uint8_t>(v));
     xs8.push_back(static_cast<int8_t>(v - 128));
@@ -290,7 +267,7 @@ TEST(Pooling, EightBitMaxPool) {
 
 TEST(Pooling, LpPoolNorms) {
   PoolCase c{"lp", {1, 2, 7, 6}, {3, 2}, {2, 1}, {}, {1, 0, 0, 1}};
-  std::vector<float> xf = Random(Count(c.x), 5);
+  std::vector<float> xf = RandomFloats(core::ElementCount(c.x), 5, -2, 2);
   std::vector<double> x(xf.begin(), xf.end());
   for (int p : {1, 2, 3}) {
     SCOPED_TRACE("p = " + std::to_string(p));
@@ -312,7 +289,7 @@ TEST(Pooling, LpPoolNorms) {
 
 TEST(Pooling, GlobalPools) {
   for (TensorShape shape : {TensorShape{2, 3, 5}, TensorShape{2, 3, 4, 5}, TensorShape{1, 2, 3, 4, 5}}) {
-    std::vector<float> xf = Random(Count(shape), 6);
+    std::vector<float> xf = RandomFloats(core::ElementCount(shape), 6, -2, 2);
     std::vector<double> x(xf.begin(), xf.end());
     PoolCase c{"global", shape, std::vector<int64_t>(shape.begin() + 2, shape.end())};
     struct Op {
@@ -335,7 +312,7 @@ TEST(Pooling, GlobalPools) {
 
 TEST(Pooling, MaxUnpoolInvertsMaxPool) {
   PoolCase c{"unpool", {2, 2, 6, 6}, {2, 2}, {2, 2}};
-  std::vector<float> xf = Random(Count(c.x), 7);
+  std::vector<float> xf = RandomFloats(core::ElementCount(c.x), 7, -2, 2);
   auto pooled = RunNodeChecked("MaxPool", {{"x", Tensor::FromVector(xf, c.x)}}, PoolAttributes(c), 2, 12);
   ASSERT_TRUE(pooled.ok()) << pooled.status().message();
   auto unpooled = RunNodeChecked("MaxUnpool", {{"x", (*pooled)[0]}, {"i", (*pooled)[1]}},
@@ -390,7 +367,7 @@ TEST(Pooling, MaxUnpoolRejectsBadIndicesAndShapes) {
 }
 
 TEST(Pooling, RejectsBadAttributes) {
-  auto x = Tensor::FromVector(Random(16, 8), {1, 1, 4, 4});
+  auto x = Tensor::FromVector(RandomFloats(16, 8, -2, 2), {1, 1, 4, 4});
   EXPECT_FALSE(RunNodeChecked("MaxPool", {{"x", x}}, {}).ok());  // kernel_shape is required
   EXPECT_FALSE(RunNodeChecked("MaxPool", {{"x", x}}, {Ints("kernel_shape", {2})}).ok());
   EXPECT_FALSE(
@@ -405,33 +382,23 @@ TEST(Pooling, RejectsBadAttributes) {
 
 TEST(Pooling, CachesPrimitivesPerShapeAcrossThreads) {
   PoolCase c{"cache", {1, 3, 10, 10}, {3, 3}, {2, 2}, {}, {1, 1, 1, 1}, true};
-  auto session = MakeSession(SingleNode("MaxPool", {{"x", Tensor::FromVector(Random(300, 9), c.x)}}, PoolAttributes(c),
-                                        1, 12, /*dynamic=*/true));
+  auto session =
+      SingleNode("MaxPool", {{"x", Tensor::FromVector(RandomFloats(300, 9, -2, 2), c.x)}}, PoolAttributes(c), 1, 12,
+                 /*dynamic=*/true)
+          .Load();
   ASSERT_TRUE(session.ok()) << session.status().message();
   std::vector<TensorShape> shapes = {{1, 3, 10, 10}, {2, 5, 9, 13}};
   std::vector<Tensor> inputs, expected;
   for (size_t i = 0; i < shapes.size(); ++i) {
-    std::vector<float> xf = Random(Count(shapes[i]), 10 + i);
+    std::vector<float> xf = RandomFloats(core::ElementCount(shapes[i]), 10 + i, -2, 2);
     inputs.push_back(Tensor::FromVector(xf, shapes[i]));
     PoolCase shaped = c;
     shaped.x = shapes[i];
     PoolResult r = ReferencePool(Kind::kMax, shaped, std::vector<double>(xf.begin(), xf.end()));
     expected.push_back(Typed<float>(r.values, r.shape));
   }
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (int round = 0; round < 10; ++round) {
-        size_t which = (t + round) % 2;
-        auto outputs = (*session)->Run({{"x", inputs[which]}});
-        if (!outputs.ok() || !core::CompareTensors(expected[which], (*outputs)[0].tensor()).ok()) ++failures;
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(CountConcurrentMismatches(**session, "x", inputs, expected), 0);
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -13,11 +13,10 @@
 #include "engine/kernels/recurrent/recurrent_math.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::Tensor;
-using testing::OpTestModel;
 
 enum class Cell { kRnn, kGru, kLstm };
 
@@ -495,4 +494,4 @@ TEST(RecurrentErrors, EmptySequenceGivesInitialState) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

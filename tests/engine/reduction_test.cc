@@ -2,39 +2,20 @@
 // tests leave out (layouts, empty sets, integer types, NaN, ties, errors,
 // inference with constant and unknown axes), plus a differential test of the
 // reduction engine against a plain reference over many axis sets.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
 #include <random>
 
-#include <gtest/gtest.h>
-
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
-using testing::OpTestModel;
-
-Tensor Floats(std::vector<float> values, core::TensorShape shape) { return Tensor::FromVector<float>(values, shape); }
-Tensor Int64s(std::vector<int64_t> values, core::TensorShape shape) {
-  return Tensor::FromVector<int64_t>(values, shape);
-}
-
-// Runs the model and returns output `index`, failing the test on errors.
-Tensor RunOne(OpTestModel& model, size_t index = 0) {
-  auto outputs = model.Run();
-  EXPECT_TRUE(outputs.ok()) << outputs.status().ToString();
-  if (!outputs.ok() || outputs->size() <= index) return Tensor();
-  return (*outputs)[index].tensor();
-}
-
-void ExpectTensor(const Tensor& expected, const Tensor& actual) {
-  core::Status status = core::CompareTensors(expected, actual);
-  EXPECT_TRUE(status.ok()) << status.message() << " (got " << actual.DebugString() << ")";
-}
 
 // ---------------------------------------------------------------------------
 // Differential test: every axis subset of a 4-D tensor, keepdims 0/1, against
@@ -201,9 +182,9 @@ TEST(Reduce, EmptySetsGiveTheIdentityOfEachOp) {
     float expected;
   };
   const Case cases[] = {
-      {"ReduceSum", 0.0f},        {"ReduceProd", 1.0f},       {"ReduceMax", -INFINITY},
-      {"ReduceMin", INFINITY},    {"ReduceL1", 0.0f},         {"ReduceL2", 0.0f},
-      {"ReduceSumSquare", 0.0f},  {"ReduceLogSum", -INFINITY}, {"ReduceLogSumExp", -INFINITY},
+      {"ReduceSum", 0.0f},       {"ReduceProd", 1.0f},        {"ReduceMax", -INFINITY},
+      {"ReduceMin", INFINITY},   {"ReduceL1", 0.0f},          {"ReduceL2", 0.0f},
+      {"ReduceSumSquare", 0.0f}, {"ReduceLogSum", -INFINITY}, {"ReduceLogSumExp", -INFINITY},
       {"ReduceMean", NAN},
   };
   for (const Case& c : cases) {
@@ -444,4 +425,4 @@ TEST(Det, RejectsNonSquareMatrices) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -3,19 +3,18 @@
 #include <gtest/gtest.h>
 
 #include "core/tensor_compare.h"
-#include "engine/onnx/model_loader.h"
-#include "test_models.h"
+#include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 TEST(Session, RunsASingleAdd) {
-  auto model = LoadModelFromBytes(testing::Serialize(testing::SingleNodeModel("Add", true)), {});
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  auto session = Session::Create(*model);
-  ASSERT_TRUE(session.ok()) << session.status().ToString();
   core::Tensor x = core::Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   core::Tensor y = core::Tensor::FromVector<float>({10, 20, 30, 40, 50, 60}, {2, 3});
+  OpTestModel model("Add", 17);
+  model.Input("x", x).Input("y", y).Output("z");
+  auto session = model.Load();
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
   auto outputs = (*session)->Run({{"x", x}, {"y", y}});
   ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
   core::Tensor expected = core::Tensor::FromVector<float>({11, 22, 33, 44, 55, 66}, {2, 3});
@@ -23,9 +22,9 @@ TEST(Session, RunsASingleAdd) {
 }
 
 TEST(Session, RejectsWrongInputShapeWithAClearMessage) {
-  auto model = LoadModelFromBytes(testing::Serialize(testing::SingleNodeModel("Relu", false)), {});
-  ASSERT_TRUE(model.ok());
-  auto session = Session::Create(*model);
+  OpTestModel model("Relu", 17);
+  model.Input("x", core::Tensor::FromVector<float>(std::vector<float>(6), {2, 3})).Output("z");
+  auto session = model.Load();
   ASSERT_TRUE(session.ok());
   core::Tensor x = core::Tensor::FromVector<float>({1, 2, 3}, {1, 3});
   auto outputs = (*session)->Run({{"x", x}});
@@ -35,4 +34,4 @@ TEST(Session, RejectsWrongInputShapeWithAClearMessage) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -13,38 +13,16 @@
 #include "engine/kernels/tensor/shape_util.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
-using testing::OpTestModel;
 
-Tensor Floats(std::vector<float> values, core::TensorShape shape) {
-  return Tensor::FromVector(values, std::move(shape));
-}
-Tensor Int64s(std::vector<int64_t> values, core::TensorShape shape) {
-  return Tensor::FromVector(values, std::move(shape));
-}
-Tensor Int64s(std::vector<int64_t> values) {
-  const int64_t n = static_cast<int64_t>(values.size());
-  return Tensor::FromVector(values, {n});
-}
-Tensor Strings(std::vector<std::string> values, core::TensorShape shape) {
-  return Tensor::FromVector(values, std::move(shape));
-}
 Tensor Iota(core::TensorShape shape) {
   std::vector<float> values(static_cast<size_t>(core::ElementCount(shape)));
   std::iota(values.begin(), values.end(), 0.0f);
   return Tensor::FromVector(values, std::move(shape));
-}
-
-// Runs the model; expects success and returns output 0.
-Tensor RunOne(OpTestModel& model) {
-  auto outputs = model.Run();
-  EXPECT_TRUE(outputs.ok()) << outputs.status().ToString();
-  if (!outputs.ok() || outputs->empty() || !(*outputs)[0].is_tensor()) return Tensor();
-  return (*outputs)[0].tensor();
 }
 
 // Runs the model; expects failure and returns the message.
@@ -52,11 +30,6 @@ std::string RunError(OpTestModel& model) {
   auto outputs = model.Run();
   EXPECT_FALSE(outputs.ok());
   return outputs.ok() ? "" : outputs.status().message();
-}
-
-void ExpectTensor(const Tensor& expected, const Tensor& actual) {
-  core::Status status = core::CompareTensors(expected, actual);
-  EXPECT_TRUE(status.ok()) << status.message() << " (got " << actual.DebugString() << ")";
 }
 
 // The statically inferred type of graph output `index`.
@@ -635,4 +608,4 @@ TEST(ShapeOpsShape, InfersLengthFromRankWithUnknownDims) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

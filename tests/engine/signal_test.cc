@@ -2,34 +2,21 @@
 // backend tests: every FFT algorithm (radix-2, direct, Bluestein) against a
 // naive transform, inverse round trips, padding, complex input, opset 20's
 // axis input, and argument errors.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <complex>
 #include <numbers>
 #include <random>
 
-#include <gtest/gtest.h>
-
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::DataType;
 using core::Tensor;
-using testing::OpTestModel;
-
-Tensor Floats(std::vector<float> values, core::TensorShape shape) { return Tensor::FromVector<float>(values, shape); }
-Tensor Int64s(std::vector<int64_t> values, core::TensorShape shape) {
-  return Tensor::FromVector<int64_t>(values, shape);
-}
-
-Tensor RunOne(OpTestModel& model) {
-  auto outputs = model.Run();
-  EXPECT_TRUE(outputs.ok()) << outputs.status().ToString();
-  if (!outputs.ok() || outputs->empty()) return Tensor();
-  return (*outputs)[0].tensor();
-}
 
 std::vector<std::complex<double>> NaiveDft(const std::vector<std::complex<double>>& x, int64_t n) {
   std::vector<std::complex<double>> out(static_cast<size_t>(n));
@@ -172,4 +159,4 @@ TEST(MelWeightMatrix, UpperEdgeAboveNyquistStaysInBounds) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

@@ -7,15 +7,10 @@
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::Tensor;
-using testing::OpTestModel;
-
-Tensor Strings(std::vector<std::string> values, core::TensorShape shape) {
-  return Tensor::FromVector<std::string>(values, std::move(shape));
-}
 
 std::vector<std::string> Values(const Tensor& tensor) {
   auto span = tensor.values<std::string>();
@@ -174,4 +169,4 @@ TEST(TfIdfVectorizer, AttributeErrorsAtLoad) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

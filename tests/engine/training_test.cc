@@ -10,11 +10,10 @@
 #include "core/tensor_compare.h"
 #include "op_test_model.h"
 
-namespace berth::engine {
+namespace berth::engine::testing {
 namespace {
 
 using core::Tensor;
-using testing::OpTestModel;
 
 constexpr const char* kTraining = "ai.onnx.preview.training";
 
@@ -104,9 +103,9 @@ TEST(Gradient, CompositeGraphMatchesFiniteDifferences) {
                                  {"C", RandomDoubles(rng, {4}, 0.5, 1.5)}};
   std::vector<NamedTensor> zs = {{"D", RandomDoubles(rng, {1, 4}, 1, 2)}};
   auto forward = [](onnx::GraphProto* g) {
-    AddNode(g, "MatMul", {"A", "B"}, {"M"});       // [2,2,4], B broadcast over the batch
-    AddNode(g, "Mul", {"M", "C"}, {"P"});          // C broadcast
-    AddNode(g, "Div", {"P", "D"}, {"Q"});          // D from zs: no gradient wanted
+    AddNode(g, "MatMul", {"A", "B"}, {"M"});  // [2,2,4], B broadcast over the batch
+    AddNode(g, "Mul", {"M", "C"}, {"P"});     // C broadcast
+    AddNode(g, "Div", {"P", "D"}, {"Q"});     // D from zs: no gradient wanted
     AddNode(g, "Tanh", {"Q"}, {"T"});
     AddNode(g, "Sigmoid", {"P"}, {"S"});
     AddNode(g, "Sub", {"T", "S"}, {"R"});
@@ -115,10 +114,10 @@ TEST(Gradient, CompositeGraphMatchesFiniteDifferences) {
     AddNode(g, "Exp", {"N"}, {"E"});
     AddNode(g, "Identity", {"E"}, {"I"});
     AddNode(g, "Add", {"U", "I"}, {"V"});
-    AddNode(g, "Mul", {"V", "C"}, {"W"});          // C used twice: gradients add up
-    AddNode(g, "Div", {"W", "C"}, {"X"});          // and in a denominator
+    AddNode(g, "Mul", {"V", "C"}, {"W"});  // C used twice: gradients add up
+    AddNode(g, "Div", {"W", "C"}, {"X"});  // and in a denominator
     AddNode(g, "Mul", {"C", "C"}, {"C2"});
-    AddNode(g, "Add", {"C2", "D"}, {"C3"});        // positive
+    AddNode(g, "Add", {"C2", "D"}, {"C3"});  // positive
     AddNode(g, "Sqrt", {"C3"}, {"C4"});
     AddNode(g, "Log", {"C4"}, {"C5"});
     AddNode(g, "Add", {"X", "C5"}, {"Y"});
@@ -307,4 +306,4 @@ TEST(Optimizers, Errors) {
 }
 
 }  // namespace
-}  // namespace berth::engine
+}  // namespace berth::engine::testing

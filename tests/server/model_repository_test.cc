@@ -8,8 +8,8 @@
 #include <future>
 #include <thread>
 
+#include "op_test_model.h"
 #include "server/backends/onnx_backend.h"
-#include "test_models.h"
 
 namespace berth::server {
 namespace {
@@ -27,10 +27,13 @@ class ModelRepositoryTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
+  // A model of one node `op` on float inputs x and y of shape [2,3].
   void WriteVersion(const std::string& model, int version, const std::string& op = "Add") {
+    const core::Tensor operand = core::Tensor::FromVector<float>(std::vector<float>(6), {2, 3});
+    engine::testing::OpTestModel onnx_model(op, 17);
+    onnx_model.Input("x", operand).Input("y", operand).Output("z");
     fs::create_directories(root_ / model / std::to_string(version));
-    std::ofstream(root_ / model / std::to_string(version) / "model.onnx", std::ios::binary)
-        << engine::testing::Serialize(engine::testing::SingleNodeModel(op, true));
+    std::ofstream(root_ / model / std::to_string(version) / "model.onnx", std::ios::binary) << onnx_model.Serialize();
   }
   void WriteFile(const fs::path& path, const std::string& text) {
     fs::create_directories(path.parent_path());
