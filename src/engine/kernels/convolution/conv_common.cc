@@ -35,6 +35,34 @@ Result<int64_t> ParseGroup(const Node& node) {
   return group;
 }
 
+Status CheckFloatConvType(std::string_view op, DataType dtype) {
+  if (!IsFloat32OrHalf(dtype) && dtype != DataType::kFloat64) {
+    return core::Unimplemented("{} on {} is not supported (float16, bfloat16, float32, float64 are)", op,
+                               core::DataTypeName(dtype));
+  }
+  return Status::Ok();
+}
+
+Result<ConstantFloatOperands> ConstantFloatWeightsAndBias(KernelBuildContext& context) {
+  ConstantFloatOperands operands;
+  const Tensor* w = context.constant_input(1);
+  const Tensor* b = context.constant_input(2);
+  if (!w || !IsFloat32OrHalf(w->dtype())) return operands;
+  if (w->dtype() == DataType::kFloat32) {
+    operands.weights = *w;
+  } else {
+    ASSIGN_OR_RETURN(operands.weights, ToFloat32(*w, core::HeapAllocator()));
+  }
+  if (b && b->dtype() == w->dtype()) {
+    if (b->dtype() == DataType::kFloat32) {
+      operands.bias = *b;
+    } else {
+      ASSIGN_OR_RETURN(operands.bias, ToFloat32(*b, core::HeapAllocator()));
+    }
+  }
+  return operands;
+}
+
 Result<ConvShape> ResolveConvShape(const WindowAttributes& attributes, int64_t group, const TensorShape& x,
                                    const TensorShape& w) {
   RETURN_IF_ERROR(CheckRanks(x, w));

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "core/parallel.h"
@@ -49,6 +50,20 @@ core::Result<ConvShape> ResolveConvTransposeShape(const TransposeAttributes& att
 
 // Reads and checks the `group` attribute.
 core::Result<int64_t> ParseGroup(const Node& node);
+
+// Conv and ConvTranspose run float16, bfloat16, float32 and float64;
+// Unimplemented, naming `op`, for any other type.
+core::Status CheckFloatConvType(std::string_view op, core::DataType dtype);
+
+// Constant weights W (input 1) of float16, bfloat16 or float32, and a
+// constant bias B (input 2) of the same type, as float32 for prepacking:
+// shared when already float32, converted at load otherwise. Each is empty
+// when the input is not constant or of another type.
+struct ConstantFloatOperands {
+  std::optional<core::Tensor> weights;
+  std::optional<core::Tensor> bias;
+};
+core::Result<ConstantFloatOperands> ConstantFloatWeightsAndBias(KernelBuildContext& context);
 
 // Static inference for Conv-like ops: Y [N, M, spatial...] of `dtype` from X
 // at `x_index` and W at `w_index` (unknown dims -1; nullopt when X's shape is

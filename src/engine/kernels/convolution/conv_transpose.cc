@@ -151,10 +151,7 @@ class ConvTransposeKernel final : public Kernel {
     ASSIGN_OR_RETURN(const Tensor* w, RequireTensor(context, 1, "W"));
     const Tensor* b = context.input_tensor(2);
     const DataType dtype = x->dtype();
-    if (!IsFloat32OrHalf(dtype) && dtype != DataType::kFloat64) {
-      return core::Unimplemented("ConvTranspose on {} is not supported (float16, bfloat16, float32, float64 are)",
-                                 core::DataTypeName(dtype));
-    }
+    RETURN_IF_ERROR(CheckFloatConvType("ConvTranspose", dtype));
     if (w->dtype() != dtype || (b && b->dtype() != dtype)) {
       return core::InvalidArgument("X, W and B must share one type; got {} and {}", core::DataTypeName(dtype),
                                    core::DataTypeName(w->dtype() != dtype ? w->dtype() : b->dtype()));
@@ -273,25 +270,9 @@ class ConvTransposeKernel final : public Kernel {
 Result<std::unique_ptr<Kernel>> CreateConvTransposeKernel(KernelBuildContext& context) {
   ASSIGN_OR_RETURN(TransposeAttributes attributes, ParseTransposeAttributes(context.node()));
   ASSIGN_OR_RETURN(int64_t group, ParseGroup(context.node()));
-  std::optional<Tensor> weights, bias;
-  const Tensor* w = context.constant_input(1);
-  const Tensor* b = context.constant_input(2);
-  if (w && IsFloat32OrHalf(w->dtype())) {
-    if (w->dtype() == DataType::kFloat32) {
-      weights = *w;
-    } else {
-      ASSIGN_OR_RETURN(weights, ToFloat32(*w, core::HeapAllocator()));
-    }
-    if (b && b->dtype() == w->dtype()) {
-      if (b->dtype() == DataType::kFloat32) {
-        bias = *b;
-      } else {
-        ASSIGN_OR_RETURN(bias, ToFloat32(*b, core::HeapAllocator()));
-      }
-    }
-  }
-  return std::unique_ptr<Kernel>(
-      std::make_unique<ConvTransposeKernel>(std::move(attributes), group, std::move(weights), std::move(bias)));
+  ASSIGN_OR_RETURN(ConstantFloatOperands constants, ConstantFloatWeightsAndBias(context));
+  return std::unique_ptr<Kernel>(std::make_unique<ConvTransposeKernel>(
+      std::move(attributes), group, std::move(constants.weights), std::move(constants.bias)));
 }
 
 Status InferConvTranspose(InferenceContext& context) {

@@ -441,10 +441,7 @@ class ConvKernel final : public Kernel {
       x = &*x_plain;
     }
     const DataType dtype = x->dtype();
-    if (!IsFloat32OrHalf(dtype) && dtype != DataType::kFloat64) {
-      return core::Unimplemented("Conv on {} is not supported (float16, bfloat16, float32, float64 are)",
-                                 core::DataTypeName(dtype));
-    }
+    RETURN_IF_ERROR(conv::CheckFloatConvType("Conv", dtype));
     if (w->dtype() != dtype || (b && b->dtype() != dtype)) {
       return core::InvalidArgument("X, W and B must share one type; got {}, {}{}", core::DataTypeName(dtype),
                                    core::DataTypeName(w->dtype()),
@@ -743,23 +740,9 @@ Result<std::unique_ptr<Kernel>> CreateConvKernel(KernelBuildContext& context) {
   if (attributes.ceil_mode) return core::InvalidArgument("Conv has no ceil_mode");
   ASSIGN_OR_RETURN(int64_t group, conv::ParseGroup(context.node()));
   // Constant float weights and bias are kept as float32 for prepacking.
-  std::optional<Tensor> weights, bias;
+  ASSIGN_OR_RETURN(conv::ConstantFloatOperands constants, conv::ConstantFloatWeightsAndBias(context));
+  const std::optional<Tensor>& weights = constants.weights;
   const Tensor* w = context.constant_input(1);
-  const Tensor* b = context.constant_input(2);
-  if (w && IsFloat32OrHalf(w->dtype())) {
-    if (w->dtype() == DataType::kFloat32) {
-      weights = *w;
-    } else {
-      ASSIGN_OR_RETURN(weights, conv::ToFloat32(*w, core::HeapAllocator()));
-    }
-    if (b && b->dtype() == w->dtype()) {
-      if (b->dtype() == DataType::kFloat32) {
-        bias = *b;
-      } else {
-        ASSIGN_OR_RETURN(bias, conv::ToFloat32(*b, core::HeapAllocator()));
-      }
-    }
-  }
   ConvFusion fusion;
   const Node& node = context.node();
   if (node.domain == kBerthDomain) {
@@ -785,9 +768,9 @@ Result<std::unique_ptr<Kernel>> CreateConvKernel(KernelBuildContext& context) {
   if (fusion.depthwise) {
     ASSIGN_OR_RETURN(std::tie(depthwise_weights, depthwise_bias), DepthwiseOperands(context, packed != nullptr));
   }
-  return std::unique_ptr<Kernel>(
-      std::make_unique<ConvKernel>(std::move(attributes), group, std::move(packed), w ? w->dtype() : DataType::kFloat32,
-                                   std::move(bias), fusion, std::move(depthwise_weights), std::move(depthwise_bias)));
+  return std::unique_ptr<Kernel>(std::make_unique<ConvKernel>(
+      std::move(attributes), group, std::move(packed), w ? w->dtype() : DataType::kFloat32, std::move(constants.bias),
+      fusion, std::move(depthwise_weights), std::move(depthwise_bias)));
 }
 
 Status InferConv(InferenceContext& context) { return conv::InferConvLike(context, 0, 1, InputDtype(context, 0)); }

@@ -315,6 +315,26 @@ struct QuantizationLayout {
   }
 };
 
+// Calls run(first, stop, s) in parallel for runs [first, stop) of x's `count`
+// elements that share scale (and zero point) s, so the parameters are read
+// once a run: a row of `inner` elements per axis, the whole tensor per
+// tensor. With blocks the scale varies along a row and runs are one element.
+template <typename Run>
+void ForEachScaleRun(const QuantizationLayout& layout, int64_t count, Run&& run) {
+  const int64_t run_length = layout.per_tensor ? count : layout.inner;
+  core::ParallelFor(count, kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end;) {
+      const int64_t stop = std::min(end, (i / run_length + 1) * run_length);
+      if (layout.block != 0) {
+        for (; i < stop; ++i) run(i, i + 1, layout.ScaleIndex(i));
+      } else {
+        run(i, stop, layout.ScaleIndex(i));
+        i = stop;
+      }
+    }
+  });
+}
+
 Result<QuantizationLayout> ResolveQuantization(const Tensor& x, const Tensor& scale, const Tensor* zero_point,
                                                int64_t axis, int64_t block_size) {
   // A scalar and a one-element vector are interchangeable for per-tensor parameters.
@@ -427,24 +447,10 @@ class QuantizeLinearKernel final : public Kernel {
     const S* scales = scale.data<S>();
     const Q* zeros = zero_point ? zero_point->data<Q>() : nullptr;
     Q* out = y.data<Q>();
-    // Runs share one scale (except with blocks, whose scale varies along the run).
-    const int64_t run_length = layout.per_tensor ? x.element_count() : layout.inner;
-    core::ParallelFor(x.element_count(), kElementGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end;) {
-        const int64_t stop = std::min(end, (i / run_length + 1) * run_length);
-        if (layout.block != 0) {
-          for (; i < stop; ++i) {
-            const int64_t s = layout.ScaleIndex(i);
-            out[i] = QuantizeValue<Q>(static_cast<float>(LoadValue(in[i])), static_cast<float>(LoadValue(scales[s])),
-                                      zeros ? static_cast<float>(zeros[s]) : 0.0f);
-          }
-        } else {
-          const int64_t s = layout.ScaleIndex(i);
-          const float sv = static_cast<float>(LoadValue(scales[s]));
-          const float zv = zeros ? static_cast<float>(zeros[s]) : 0.0f;
-          for (; i < stop; ++i) out[i] = QuantizeValue<Q>(static_cast<float>(LoadValue(in[i])), sv, zv);
-        }
-      }
+    ForEachScaleRun(layout, x.element_count(), [&](int64_t first, int64_t stop, int64_t s) {
+      const float sv = static_cast<float>(LoadValue(scales[s]));
+      const float zv = zeros ? static_cast<float>(zeros[s]) : 0.0f;
+      for (int64_t i = first; i < stop; ++i) out[i] = QuantizeValue<Q>(static_cast<float>(LoadValue(in[i])), sv, zv);
     });
   }
 
@@ -523,22 +529,10 @@ class DequantizeLinearKernel final : public Kernel {
     auto value = [](Q q, Q zero, float s) {
       return StoreAs<S>(static_cast<float>(static_cast<int64_t>(q) - static_cast<int64_t>(zero)) * s);
     };
-    const int64_t run_length = layout.per_tensor ? x.element_count() : layout.inner;
-    core::ParallelFor(x.element_count(), kElementGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end;) {
-        const int64_t stop = std::min(end, (i / run_length + 1) * run_length);
-        if (layout.block != 0) {
-          for (; i < stop; ++i) {
-            const int64_t s = layout.ScaleIndex(i);
-            out[i] = value(in[i], zeros ? zeros[s] : Q(0), static_cast<float>(LoadValue(scales[s])));
-          }
-        } else {
-          const int64_t s = layout.ScaleIndex(i);
-          const float sv = static_cast<float>(LoadValue(scales[s]));
-          const Q zv = zeros ? zeros[s] : Q(0);
-          for (; i < stop; ++i) out[i] = value(in[i], zv, sv);
-        }
-      }
+    ForEachScaleRun(layout, x.element_count(), [&](int64_t first, int64_t stop, int64_t s) {
+      const float sv = static_cast<float>(LoadValue(scales[s]));
+      const Q zv = zeros ? zeros[s] : Q(0);
+      for (int64_t i = first; i < stop; ++i) out[i] = value(in[i], zv, sv);
     });
   }
 
