@@ -6,6 +6,7 @@ on fake driver version files. Run: doctor_test.py --berth build/berth
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ def cpuinfo():
 class DoctorTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="berth-doctor-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "BERTH_MAX_CPU_ISA",
                                  "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")}
