@@ -72,7 +72,9 @@ int Serve(server::ServerOptions options) {
                  {"revision", options.build_revision},
                  {"model_control", std::string(server::ModelControlModeName(options.model_control))},
                  {"repository", options.model_repository.empty() ? options.model_file : options.model_repository},
-                 {"auth", options.api_keys.empty() ? "off" : "bearer"}});
+                 {"auth", options.api_keys.empty() ? "off" : "bearer"},
+                 {"memory_budget", core::FormatBytes(options.memory_budget)},
+                 {"max_request_memory", core::FormatBytes(options.max_request_memory)}});
   core::Status started = (*server)->Start();
   if (!started.ok()) return ReportError(started);
   // The protocols: each registers its routes; the transport serves the table.
@@ -80,7 +82,7 @@ int Serve(server::ServerOptions options) {
   server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000}, !options.api_keys.empty());
   kserve.Register(routes);
   routes.Add(server::MetricsRoute([server = server->get()] { return server->RenderMetrics(); }));
-  auto http = server::HttpServer::Start(routes, options, (*server)->metrics());
+  auto http = server::HttpServer::Start(routes, options, (*server)->metrics(), &(*server)->memory_budget());
   if (!http.ok()) {
     (*server)->Stop();
     return ReportError(http.status());

@@ -71,6 +71,20 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
                  "the longest one request may compute, checked between nodes and loop iterations (0 = no limit)")
       ->envname("BERTH_COMPUTE_TIMEOUT_SECS")
       ->capture_default_str();
+  cmd.add_option("--max-instance-threads", o->max_instance_threads,
+                 "model instance threads of all versions together; a version beyond it fails to load")
+      ->envname("BERTH_MAX_INSTANCE_THREADS")
+      ->capture_default_str();
+  cmd.add_option("--memory-budget", o->memory_budget,
+                 "memory for requests in flight and loaded models together (e.g. 6GiB); beyond it: 503 "
+                 "(default: 3/4 of the cgroup's or the machine's memory)")
+      ->envname("BERTH_MEMORY_BUDGET")
+      ->transform(CLI::AsSizeValue(false));
+  cmd.add_option("--max-request-memory", o->max_request_memory,
+                 "memory one request may hold: body, inputs, activations, outputs; beyond it: 507 "
+                 "(default: half of --memory-budget)")
+      ->envname("BERTH_MAX_REQUEST_MEMORY")
+      ->transform(CLI::AsSizeValue(false));
   cmd.add_option("--api-key", o->api_keys, "require 'Authorization: Bearer KEY' (all routes but health)")
       ->envname("BERTH_API_KEY");
   cmd.add_option("--api-key-file", o->api_key_file, "file holding the API key(s), one per line")

@@ -19,6 +19,11 @@ class Allocator {
   virtual ~Allocator() = default;
   // Returns nullptr when the memory cannot be had. Thread-safe.
   virtual std::shared_ptr<void> Allocate(size_t bytes) = 0;
+  // For memory the caller gets elsewhere (the std::string objects of a
+  // string tensor): a token that holds `bytes` against whatever limit this
+  // allocator enforces until it is released, or nullptr when they do not
+  // fit. The default enforces nothing.
+  virtual std::shared_ptr<void> Account(size_t bytes);
 };
 
 // Plain aligned heap allocation. Thread-safe; never destroyed.

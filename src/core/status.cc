@@ -20,6 +20,8 @@ const char* StatusCodeName(StatusCode code) {
       return "UNIMPLEMENTED";
     case StatusCode::kResourceExhausted:
       return "RESOURCE_EXHAUSTED";
+    case StatusCode::kRequestTooLarge:
+      return "REQUEST_TOO_LARGE";
     case StatusCode::kUnavailable:
       return "UNAVAILABLE";
     case StatusCode::kDeadlineExceeded:

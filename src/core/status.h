@@ -23,6 +23,7 @@ enum class StatusCode {
   kOutOfRange,          // index / offset beyond a bound
   kUnimplemented,       // valid but not supported (unknown op, dtype)
   kResourceExhausted,   // limits: memory, queue full, sizes
+  kRequestTooLarge,     // the request alone needs more than a per-request limit allows
   kUnavailable,         // transient: draining, loading
   kDeadlineExceeded,
   kUnauthenticated,

@@ -19,8 +19,16 @@ Result<Tensor> Tensor::Create(DataType dtype, TensorShape shape, Allocator& allo
   if (dtype == DataType::kString) {
     ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(shape, sizeof(std::string)));
     Tensor tensor;
-    tensor.storage_ = AllocateStrings(count);
-    if (!tensor.storage_) return ResourceExhausted("out of memory for string tensor {}", ShapeToString(shape));
+    std::shared_ptr<void> charge = allocator.Account(static_cast<size_t>(count) * sizeof(std::string));
+    std::shared_ptr<void> strings = charge ? AllocateStrings(count) : nullptr;
+    if (!strings) return ResourceExhausted("out of memory for string tensor {}", ShapeToString(shape));
+    if (charge.use_count() == 0) {  // nothing is charged (the default allocators)
+      tensor.storage_ = std::move(strings);
+    } else {  // the charge lasts as long as the strings
+      void* data = strings.get();
+      tensor.storage_ =
+          std::shared_ptr<void>(data, [strings = std::move(strings), charge = std::move(charge)](void*) {});
+    }
     tensor.dtype_ = dtype;
     tensor.shape_ = std::move(shape);
     tensor.element_count_ = count;

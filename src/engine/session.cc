@@ -1,5 +1,7 @@
 #include "engine/session.h"
 
+#include <optional>
+
 #include "core/parallel.h"
 #include "engine/kernels/builtin_kernels.h"
 #include "engine/onnx/model_loader.h"
@@ -128,8 +130,17 @@ Result<std::vector<core::Value>> Session::RunBound(std::span<const core::Value> 
   core::SetIntraOpThreads(options_.intra_op_threads);
   RunOptions options = run_options;
   if (!options.allocator) options.allocator = allocator_.get();
+  std::optional<core::AccountedAllocator> accounted;
+  if (options.memory) options.allocator = &accounted.emplace(*options.allocator, options.memory);
   std::vector<core::Value> outputs;
-  RETURN_IF_ERROR(plan_->Run(bound, {}, &outputs, options));
+  if (core::Status status = plan_->Run(bound, {}, &outputs, options); !status.ok()) {
+    // A refused charge surfaces in a kernel as "out of memory": say which
+    // limit refused it, and where.
+    core::Status refusal = options.memory ? options.memory->refusal() : core::Status::Ok();
+    if (!refusal.ok())
+      return core::Status(refusal.code(), fmt::format("{} (at {})", refusal.message(), status.message()));
+    return status;
+  }
   if (output_names.empty()) return outputs;
   std::vector<core::Value> selected;
   selected.reserve(output_names.size());

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/data_type.h"
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "core/tensor_shape.h"
 #include "core/value.h"
@@ -61,6 +62,10 @@ struct BackendRequest {
   std::span<const std::string> outputs;  // requested outputs; empty = all, in model order
   Clock::time_point deadline = Clock::time_point::max();
   const std::atomic<bool>* cancelled = nullptr;  // set by the frontend when the client has gone
+  // What the run allocates is charged here (null: nothing is charged). A
+  // refused charge fails the request with the account's refusal
+  // (RequestTooLarge: 507, ResourceExhausted: 503), never an OOM kill.
+  std::shared_ptr<core::MemoryAccount> memory;
 };
 
 struct BackendResponse {

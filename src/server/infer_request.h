@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/value.h"
@@ -43,6 +44,9 @@ struct InferRequest {
   // Set by the frontend when the client has gone: queued work is dropped,
   // running work stops at the next node.
   std::shared_ptr<std::atomic<bool>> cancelled;
+  // The request's memory account (its body, parsed inputs, activations and
+  // outputs are charged to it); null: nothing is charged.
+  std::shared_ptr<core::MemoryAccount> memory;
 };
 
 struct InferOutput {

@@ -6,20 +6,41 @@
 
 namespace berth::server {
 
+bool InstanceThreadBudget::TryTake(int count) {
+  int used = in_use_.load(std::memory_order_relaxed);
+  do {
+    if (limit_ > 0 && used > limit_ - count) return false;
+  } while (!in_use_.compare_exchange_weak(used, used + count, std::memory_order_relaxed));
+  return true;
+}
+
 InstanceScheduler::InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor,
-                                     Gauge* queue_depth)
+                                     Gauge* queue_depth, InstanceThreadBudget* threads)
     : name_(std::move(name)),
       instances_(std::max(instances, 1)),
       capacity_(std::max<size_t>(capacity, 1)),
       executor_(std::move(executor)),
-      queue_depth_(queue_depth) {}
+      queue_depth_(queue_depth),
+      thread_budget_(threads) {}
 
-InstanceScheduler::~InstanceScheduler() { Stop(); }
+InstanceScheduler::~InstanceScheduler() {
+  Stop();
+  if (budget_taken_) thread_budget_->Give(instances_);
+}
 
 core::Status InstanceScheduler::Start() {
   {
     std::lock_guard lock(mutex_);
     if (!threads_.empty() || stopping_) return core::Status::Ok();
+    if (thread_budget_ && !budget_taken_) {
+      if (!thread_budget_->TryTake(instances_)) {
+        return core::ResourceExhausted(
+            "{}: {} model instance threads do not fit: {} of the server's {} are in use "
+            "(--max-instance-threads; instance_group count sets a version's)",
+            name_, instances_, thread_budget_->in_use(), thread_budget_->limit());
+      }
+      budget_taken_ = true;
+    }
     try {
       for (int i = 0; i < instances_; ++i) threads_.emplace_back([this, i] { InstanceLoop(i); });
       return core::Status::Ok();

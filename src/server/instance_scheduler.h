@@ -12,6 +12,7 @@
 // be called from an instance thread (it joins them).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -35,18 +36,37 @@ struct InferJob {
   Clock::time_point enqueued;
 };
 
+// The instance threads every version of the server may have together
+// (--max-instance-threads): a version that would go beyond it fails to load
+// instead of the process running out of threads. Thread-safe.
+class InstanceThreadBudget {
+ public:
+  explicit InstanceThreadBudget(int limit) : limit_(limit) {}
+  // Takes `count` threads if they fit; false (nothing taken) otherwise.
+  bool TryTake(int count);
+  void Give(int count) { in_use_.fetch_sub(count, std::memory_order_relaxed); }
+  int limit() const { return limit_; }
+  int in_use() const { return in_use_.load(std::memory_order_relaxed); }
+
+ private:
+  const int limit_;
+  std::atomic<int> in_use_{0};
+};
+
 class InstanceScheduler {
  public:
   // Runs one job on instance `instance` (0-based); must call job.done.
   using Executor = std::function<void(InferJob& job, int instance)>;
 
-  InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor, Gauge* queue_depth);
+  // `threads`: the budget the instance threads are taken from (null: none).
+  InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor, Gauge* queue_depth,
+                    InstanceThreadBudget* threads = nullptr);
   ~InstanceScheduler();
   InstanceScheduler(const InstanceScheduler&) = delete;
   InstanceScheduler& operator=(const InstanceScheduler&) = delete;
 
   // Starts the instance threads. ResourceExhausted (and none left running)
-  // when the system refuses a thread.
+  // when they do not fit in the thread budget or the system refuses one.
   core::Status Start();
   // Moves the job into the queue and returns OK, or leaves `job` untouched
   // and returns Unavailable when the queue is full or the scheduler stopped.
@@ -66,6 +86,8 @@ class InstanceScheduler {
   const size_t capacity_;
   Executor executor_;
   Gauge* queue_depth_;
+  InstanceThreadBudget* thread_budget_;
+  bool budget_taken_ = false;
   mutable std::mutex mutex_;
   std::condition_variable work_available_;
   std::deque<InferJob> queue_;

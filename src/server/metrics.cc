@@ -226,6 +226,25 @@ std::string ServerMetrics::Render() const {
   return out;
 }
 
+void RenderMemoryMetrics(const core::MemoryBudget& budget, uint64_t request_limit, std::string& out) {
+  auto gauge = [&out](std::string_view name, std::string_view help, uint64_t value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, value);
+  };
+  gauge("berth_memory_budget_bytes", "Memory for requests in flight and loaded models together (0: no limit).",
+        budget.limit());
+  gauge("berth_memory_request_limit_bytes", "Memory one request may hold (0: no limit).", request_limit);
+  gauge("berth_memory_in_use_bytes",
+        "Memory charged to the budget now: request bodies, inputs, activations, "
+        "outputs and loaded models.",
+        budget.in_use());
+  gauge("berth_memory_peak_bytes", "The most memory charged to the budget at once since the start.", budget.peak());
+  out +=
+      "# HELP berth_memory_refusals_total Requests refused for memory, by the limit that refused them "
+      "(request: 507, process: 503).\n# TYPE berth_memory_refusals_total counter\n";
+  out += fmt::format("berth_memory_refusals_total{{limit=\"request\"}} {}\n", budget.request_refusals());
+  out += fmt::format("berth_memory_refusals_total{{limit=\"process\"}} {}\n", budget.process_refusals());
+}
+
 void RenderProcessMetrics(std::string& out) {
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const double page = static_cast<double>(sysconf(_SC_PAGESIZE));

@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/memory_budget.h"
+
 namespace berth::server {
 
 class Counter {
@@ -129,6 +131,11 @@ class ServerMetrics {
   mutable std::mutex collectors_mutex_;
   std::vector<Collector> collectors_;
 };
+
+// Appends the memory budget's metrics: berth_memory_budget_bytes,
+// berth_memory_request_limit_bytes, berth_memory_in_use_bytes,
+// berth_memory_peak_bytes and berth_memory_refusals_total{limit}.
+void RenderMemoryMetrics(const core::MemoryBudget& budget, uint64_t request_limit, std::string& out);
 
 // Appends process_* metrics (CPU seconds, resident and virtual memory, open
 // file descriptors, start time) read from /proc/self.

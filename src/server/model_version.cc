@@ -105,19 +105,34 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
   loaded->inflight_ = &metrics->inference_inflight.WithLabels({name, v});
   loaded->memory_ = &metrics->model_memory_bytes.WithLabels({name, v});
   loaded->memory_->Set(static_cast<double>(loaded->backend_->MemoryBytes()));
+  if (options.memory) {
+    // A model that does not fit would leave no memory for any request.
+    const uint64_t bytes = loaded->backend_->MemoryBytes();
+    if (!options.memory->TryCharge(bytes)) {
+      return core::ResourceExhausted(
+          "{}: the model holds {}, more than is left of the memory budget ({} of {} in use; --memory-budget)", prefix,
+          core::FormatBytes(bytes), core::FormatBytes(options.memory->in_use()),
+          core::FormatBytes(options.memory->limit()));
+    }
+    loaded->budget_ = options.memory;
+    loaded->budget_charge_ = bytes;
+  }
   Gauge* depth = &metrics->inference_queue_depth.WithLabels({name, v});
 
   ModelVersion* self = loaded.get();
   loaded->scheduler_ = std::make_unique<InstanceScheduler>(
       fmt::format("{}:{}", name, version), instances, QueueCapacity(loaded->config_, options.queue_capacity),
-      [self](InferJob& job, int) { self->Execute(job); }, depth);
+      [self](InferJob& job, int) { self->Execute(job); }, depth, options.threads);
   core::Status started = loaded->scheduler_->Start();
   if (!started.ok()) return started.WithContext(prefix);
   loaded->load_seconds_ = Seconds(Clock::now() - start);
   return loaded;
 }
 
-ModelVersion::~ModelVersion() { Shutdown(); }
+ModelVersion::~ModelVersion() {
+  Shutdown();
+  if (budget_) budget_->Release(budget_charge_);
+}
 
 void ModelVersion::Shutdown() {
   if (scheduler_) scheduler_->Stop();
@@ -239,6 +254,7 @@ void ModelVersion::Execute(InferJob& job) {
   request.deadline = job.request.deadline;
   if (compute_timeout_.count() > 0) request.deadline = std::min(request.deadline, start + compute_timeout_);
   request.cancelled = job.request.cancelled.get();
+  request.memory = job.request.memory;
   BackendResponse run;
   backend_->Run(std::span<const BackendRequest>(&request, 1), std::span<BackendResponse>(&run, 1));
   const auto end = Clock::now();
@@ -286,7 +302,11 @@ void ModelVersion::Execute(InferJob& job) {
     stats_.success_count.fetch_add(1, std::memory_order_relaxed);
     stats_.success_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
   } else {
-    RecordOutcome(!run.status.ok() && run.fault == Fault::kCaller ? Outcome::kClientError : Outcome::kServerError);
+    Outcome outcome = Outcome::kServerError;
+    if (!run.status.ok() && run.fault == Fault::kCaller) outcome = Outcome::kClientError;
+    // The process's memory budget taken by other requests: turned away like a full queue.
+    if (run.status.code() == core::StatusCode::kResourceExhausted) outcome = Outcome::kRejected;
+    RecordOutcome(outcome);
     stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
     stats_.fail_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
   }

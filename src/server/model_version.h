@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "server/backend.h"
 #include "server/infer_request.h"
@@ -54,6 +55,11 @@ struct ModelVersionOptions {
   // The longest one request may compute (checked between nodes and loop
   // iterations); zero: no limit.
   std::chrono::steady_clock::duration compute_timeout{};
+  // The process's memory budget: the loaded model's memory is charged to it
+  // while the version lives (never refused), leaving less for requests.
+  core::MemoryBudget* memory = nullptr;
+  // The server's instance threads; a version that does not fit fails to load.
+  InstanceThreadBudget* threads = nullptr;
 };
 
 class ModelVersion {
@@ -118,6 +124,8 @@ class ModelVersion {
   Histogram* request_seconds_ = nullptr;
   Gauge* inflight_ = nullptr;
   Gauge* memory_ = nullptr;
+  core::MemoryBudget* budget_ = nullptr;  // charged budget_charge_ bytes while this version lives
+  uint64_t budget_charge_ = 0;
 };
 
 }  // namespace berth::server

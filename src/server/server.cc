@@ -8,6 +8,10 @@ core::Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Back
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(backends)));
   ModelRepositoryOptions repository = server->options_.RepositoryOptions();
   repository.backends = &server->backends_;
+  repository.version_options.memory = &server->memory_budget_;
+  repository.version_options.threads = &server->instance_threads_;
+  server->metrics_.AddCollector([budget = &server->memory_budget_, limit = server->options_.max_request_memory](
+                                    std::string& out) { RenderMemoryMetrics(*budget, limit, out); });
   ASSIGN_OR_RETURN(server->repository_, ModelRepository::Create(std::move(repository), &server->metrics_));
   return server;
 }
@@ -15,7 +19,9 @@ core::Result<std::unique_ptr<Server>> Server::Create(ServerOptions options, Back
 Server::Server(ServerOptions options, BackendRegistry backends)
     : options_(std::move(options)),
       backends_(std::move(backends)),
-      metrics_(options_.server_version, options_.build_revision) {}
+      metrics_(options_.server_version, options_.build_revision),
+      memory_budget_(options_.memory_budget),
+      instance_threads_(options_.max_instance_threads) {}
 
 Server::~Server() { Stop(); }
 

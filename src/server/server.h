@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "server/backend.h"
 #include "server/infer_request.h"
@@ -91,6 +92,9 @@ class Server {
   void Infer(InferRequest request, InferCallback done);
 
   ServerMetrics& metrics() { return metrics_; }
+  // Memory for requests and models (--memory-budget); frontends charge
+  // request bodies to it.
+  core::MemoryBudget& memory_budget() { return memory_budget_; }
   std::string RenderMetrics();
   const ServerOptions& options() const { return options_; }
   ModelRepository& repository() { return *repository_; }
@@ -101,6 +105,8 @@ class Server {
   const ServerOptions options_;
   const BackendRegistry backends_;  // before the repository, which points into it
   ServerMetrics metrics_;
+  core::MemoryBudget memory_budget_;
+  InstanceThreadBudget instance_threads_;
   std::unique_ptr<ModelRepository> repository_;
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/memory_budget.h"
 #include "core/regular_file.h"
 
 namespace berth::server {
@@ -72,6 +73,20 @@ core::Status ServerOptions::Finalize() {
     return core::InvalidArgument("--load-model needs --model-control explicit");
   }
   if (intra_op_threads < 0) return core::InvalidArgument("--intra-op-threads must not be negative");
+  if (max_instance_threads < 1 || max_instance_threads > 100000) {
+    return core::InvalidArgument("--max-instance-threads {} is not in [1, 100000]", max_instance_threads);
+  }
+  if (memory_budget == 0) memory_budget = core::AvailableMemoryLimit() / 4 * 3;
+  if (max_request_memory == 0) max_request_memory = memory_budget / 2;
+  constexpr uint64_t kMinMemory = uint64_t{1} << 20;
+  if (memory_budget != 0 && memory_budget < kMinMemory)
+    return core::InvalidArgument("--memory-budget must be at least 1MiB");
+  if (max_request_memory != 0 && max_request_memory < kMinMemory)
+    return core::InvalidArgument("--max-request-memory must be at least 1MiB");
+  if (memory_budget != 0 && max_request_memory > memory_budget) {
+    return core::InvalidArgument("--max-request-memory ({}) is larger than --memory-budget ({})",
+                                 core::FormatBytes(max_request_memory), core::FormatBytes(memory_budget));
+  }
 
   std::vector<std::string> keys;
   for (const auto& key : api_keys) {

@@ -42,7 +42,14 @@ struct ServerOptions {
 
   // Execution.
   int intra_op_threads = 0;           // per model instance; 0 = hardware threads / instances
+  int max_instance_threads = 1024;    // all versions' instance threads together
   double compute_timeout_secs = 300;  // one request's compute, between nodes and loop iterations; 0: none
+  // Memory for requests (bodies, parsed inputs, activations, outputs) and
+  // loaded models, all together; 0: 3/4 of the memory limit (the cgroup's,
+  // else the machine's), set by Finalize. Beyond it: 503.
+  uint64_t memory_budget = 0;
+  // Memory one request may hold; 0: half the budget (set by Finalize). Beyond it: 507.
+  uint64_t max_request_memory = 0;
 
   // Auth: any of these keys, as "Authorization: Bearer <key>".
   std::vector<std::string> api_keys;
@@ -56,7 +63,8 @@ struct ServerOptions {
   std::string server_version = "0.0.0";
   std::string build_revision = "unknown";
 
-  // Checks ranges and combinations; reads api_key_file into api_keys.
+  // Checks ranges and combinations; reads api_key_file into api_keys; sizes
+  // the memory limits left at 0.
   core::Status Finalize();
   ModelRepositoryOptions RepositoryOptions() const;
 };

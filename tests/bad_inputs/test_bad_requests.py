@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The bad-request suite: malformed, hostile and oversized requests against a
-real `berth serve`. Every case must be answered with a 4xx and a JSON
+real `berth serve`. Every case must be answered with a 4xx (507 for a request
+too large for its memory limit) and a JSON
 {"error": "..."} body, the server must answer ready right after each, and its
 resident memory must stay bounded over the whole suite (run twice).
 
@@ -164,6 +165,25 @@ CASES = [
     ("wrong_method", 405, http_request(b"DELETE", b"/v2/models/add", b"")),
     ("index_body_not_json", 400, http_request(b"POST", b"/v2/repository/index", b"ready?")),
     ("slow_client_one_byte_per_second", 408, "slow"),
+    # Memory: the suite's server has --max-request-memory 48MiB.
+    ("expand_to_16_gb", 507, infer_json({"inputs": [
+        {"name": "x", "shape": [1], "datatype": "FP32", "data": [1]},
+        {"name": "shape", "shape": [2], "datatype": "INT64", "data": [4000, 1000000]}]}, b"/v2/models/expand/infer")),
+    ("constant_of_shape_16_gb", 507, infer_json({"inputs": [
+        {"name": "shape", "shape": [2], "datatype": "INT64", "data": [4000, 1000000]}]},
+        b"/v2/models/constant_of_shape/infer")),
+    ("tile_by_10_billion", 507, infer_json({"inputs": [
+        {"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [1]},
+        {"name": "repeats", "shape": [2], "datatype": "INT64", "data": [100000, 100000]}]}, b"/v2/models/tile/infer")),
+    ("range_of_4_billion", 507, infer_json({"inputs": [{"name": "limit", "shape": [], "datatype": "FP32",
+                                                        "data": [4e9]}]}, b"/v2/models/range/infer")),
+    ("content_length_beyond_request_memory", 507, http_request(b"POST", INFER, b"", (b"Content-Length: 60000000",),
+                                                               content_length=False)),
+    ("json_tree_beyond_request_memory", 507, infer_json(
+        b'{"inputs":[{"name":"x","shape":[1,2000000],"datatype":"FP32","data":[' + b",".join([b"0"] * 2000000) +
+        b"]}]}")),
+    ("timeout_parameter_not_an_integer", 400, infer_json({"inputs": VALID_INPUTS, "parameters": {"timeout": "1s"}})),
+    ("timeout_parameter_negative", 400, infer_json({"inputs": VALID_INPUTS, "parameters": {"timeout": -1}})),
 ]
 
 
@@ -194,11 +214,12 @@ class BadRequestSuite(t.unittest.TestCase):
         t.binary_model(os.path.join(cls.repo, "add", "1", "model.onnx"), "Add")
         for datatype in ("INT8", "BOOL"):
             t.identity_model(os.path.join(cls.repo, f"id_{datatype.lower()}", "1", "model.onnx"), datatype)
+        t.shape_from_values_models(cls.repo)
         # A fixed number of I/O threads (each has its own malloc arena), so the
         # RSS bounds below do not depend on the machine's core count; a request
         # timeout that a 12 MB body on a busy machine still meets.
         cls.server = t.BerthServer(["--model-repository", cls.repo, "--request-timeout-secs", "5",
-                                    "--http-threads", "2"])
+                                    "--http-threads", "2", "--max-request-memory", "48MiB"])
         cls.server.wait_ready()
         cls.port = cls.server.port
         # Warm up: a few valid requests so lazily built state exists before we measure.
@@ -216,7 +237,8 @@ class BadRequestSuite(t.unittest.TestCase):
         else:
             status, headers, body = t.raw_exchange(self.port, request, timeout=30)
         self.assertEqual(status, expected, f"{name}: {body[:300]!r}")
-        self.assertTrue(400 <= status < 500, name)
+        # 4xx, or 507: a request that alone needs more memory than it may have.
+        self.assertTrue(400 <= status < 500 or status == 507, name)
         self.assertEqual(headers.get("content-type"), "application/json", name)
         error = json.loads(body)["error"]
         self.assertIsInstance(error, str)

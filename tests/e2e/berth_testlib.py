@@ -178,6 +178,45 @@ def timed_slow_model(path, seconds, elements=1 << 20):
     return steps
 
 
+def shape_from_values_models(repo):
+    """Models whose output size the client's values decide: Expand to a given
+    shape, ConstantOfShape, Tile by given repeats, Range to a given limit."""
+    def save(name, nodes, inputs, outputs, initializers=()):
+        graph = helper.make_graph(nodes, name, inputs, outputs, list(initializers))
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        _save(model, os.path.join(repo, name, "1", "model.onnx"))
+
+    shape = helper.make_tensor_value_info("shape", TensorProto.INT64, [None])
+    save("expand", [helper.make_node("Expand", ["x", "shape"], ["y"])],
+         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]), shape],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save("constant_of_shape", [helper.make_node("ConstantOfShape", ["shape"], ["y"],
+                                                value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0]))],
+         [shape], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save("tile", [helper.make_node("Tile", ["x", "repeats"], ["y"])],
+         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1]),
+          helper.make_tensor_value_info("repeats", TensorProto.INT64, [2])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    save("range", [helper.make_node("Range", ["start", "limit", "delta"], ["y"])],
+         [helper.make_tensor_value_info("limit", TensorProto.FLOAT, [])],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+         [numpy_helper.from_array(np.array(0, dtype=np.float32), "start"),
+          numpy_helper.from_array(np.array(1, dtype=np.float32), "delta")])
+
+
+def expect_failed_and_others_serve(test, server, failed, error_fragment, serving="small"):
+    """`failed` ends FAILED with `error_fragment` in its error, while
+    `serving` (a binary_model "Add") becomes ready and answers."""
+    wait_until(lambda: f"model version failed to load model={failed}" in server.log(), message=f"{failed} to fail")
+    status, body = get_json(server.port, f"/v2/models/{failed}/ready")
+    test.assertEqual((status, body["state"]), (503, "FAILED"))
+    test.assertIn(error_fragment, body["error"])
+    wait_until(lambda: get_json(server.port, f"/v2/models/{serving}/ready")[0] == 200, message=f"{serving} ready")
+    status, body = post_json(server.port, f"/v2/models/{serving}/infer",
+                             infer_body(add_inputs([[6, 6, 6, 6]], [[3, 3, 3, 3]])))
+    test.assertEqual((status, body["outputs"][0]["data"]), (200, [9, 9, 9, 9]))
+
+
 def make_cgroup(controller, settings):
     """A fresh cgroup v1 group under `controller` ("pids", "memory") with the
     given files written ({"pids.max": "40"}), removed when the tests exit; or

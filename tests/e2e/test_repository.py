@@ -202,15 +202,21 @@ class ThreadLimit(t.unittest.TestCase):
         server = t.BerthServer(["--model-repository", repo, "--intra-op-threads", "1", "--http-threads", "2"],
                                cgroups=[cgroup])
         try:
-            t.wait_until(lambda: "model version failed to load model=many" in server.log(), message="many to fail")
+            t.expect_failed_and_others_serve(self, server, "many", "pids")
             self.assertIn("cannot start model instance thread", server.log())
             self.assertEqual(t.request(server.port, "GET", "/v2/health/live")[0], 200)
-            status, body = t.get_json(server.port, "/v2/models/many/ready")
-            self.assertEqual((status, body["state"]), (503, "FAILED"))
-            self.assertIn("pids", body["error"])
-            t.wait_until(lambda: t.get_json(server.port, "/v2/models/small/ready")[0] == 200, message="small ready")
-            status, body = t.post_json(server.port, "/v2/models/small/infer", ADD_REQUEST)
-            self.assertEqual((status, body["outputs"][0]["data"]), (200, [9, 9, 9, 9]))
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_instance_threads_beyond_the_server_limit_are_a_load_error(self):
+        # No cgroup needed: the server's own thread budget refuses first.
+        repo = t.temp_dir("berth-thread-budget-")
+        t.binary_model(os.path.join(repo, "small", "1", "model.onnx"), "Add")
+        t.binary_model(os.path.join(repo, "many", "1", "model.onnx"), "Add")
+        t.write_config(os.path.join(repo, "many"), "instance_group [ { count: 64 } ]")
+        server = t.BerthServer(["--model-repository", repo, "--max-instance-threads", "8"])
+        try:
+            t.expect_failed_and_others_serve(self, server, "many", "--max-instance-threads")
         finally:
             self.assertEqual(server.stop(), 0)
 

@@ -33,5 +33,34 @@ TEST(Session, RejectsWrongInputShapeWithAClearMessage) {
       << outputs.status().message();
 }
 
+TEST(Session, ChargesEveryTensorOfARunToItsMemoryAccount) {
+  OpTestModel model("Expand", 13);
+  model.DeclareShapes(OpTestModel::Shapes::kSymbolic);
+  model.Input("x", core::Tensor::FromVector<float>({2}, {1}))
+      .Input("shape", core::Tensor::FromVector<int64_t>({2, 3}, {2}))
+      .Output("y");
+  auto session = model.Load();
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  core::MemoryBudget budget(1 << 20);
+  RunOptions options;
+  options.memory = std::make_shared<core::MemoryAccount>(&budget, 64 << 10);
+  core::Tensor x = core::Tensor::FromVector<float>({2}, {1});
+  {
+    auto outputs = (*session)->Run({{"x", x}, {"shape", core::Tensor::FromVector<int64_t>({2, 3}, {2})}}, {}, options);
+    ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
+    EXPECT_EQ(options.memory->in_use(), 24u);  // the 2x3 float output, while it lives
+  }
+  EXPECT_EQ(options.memory->in_use(), 0u);
+  // 16 GB asked for by a 16-byte input: refused before it is allocated.
+  auto huge =
+      (*session)->Run({{"x", x}, {"shape", core::Tensor::FromVector<int64_t>({4000, 1000000}, {2})}}, {}, options);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), core::StatusCode::kRequestTooLarge);
+  EXPECT_NE(huge.status().message().find("--max-request-memory"), std::string::npos) << huge.status().message();
+  EXPECT_NE(huge.status().message().find("node_under_test"), std::string::npos) << huge.status().message();
+  EXPECT_EQ(budget.in_use(), 0u);
+  EXPECT_EQ(budget.request_refusals(), 1u);
+}
+
 }  // namespace
 }  // namespace berth::engine::testing

@@ -164,5 +164,58 @@ TEST(KServeCodec, SurvivesMutatedInput) {
   }
 }
 
+TEST(KServeCodec, ChargesTheRequestsMemoryAccount) {
+  core::MemoryBudget budget(64 << 20);
+  auto account = std::make_shared<core::MemoryAccount>(&budget, 1 << 20);
+  std::string values;
+  for (int i = 0; i < 1000; ++i) values += i ? ",7" : "7";
+  std::string body = R"({"inputs":[{"name":"x","shape":[1000],"datatype":"INT64","data":[)" + values + "]}]}";
+  {
+    auto parsed = ParseInferRequest(body, std::nullopt, {}, account);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+    // The tree's charge is gone once parsed; the 8000-byte tensor stays
+    // charged while the request holds it, and the request holds the account.
+    EXPECT_EQ(account->in_use(), 8000u);
+    EXPECT_EQ(parsed->request.memory, account);
+    EXPECT_GT(account->peak(), 40u * 1000);  // the tree's bound was charged while parsing
+  }
+  EXPECT_EQ(account->in_use(), 0u);
+
+  // A tree beyond the request's limit: 507 before RapidJSON builds it.
+  auto small = std::make_shared<core::MemoryAccount>(&budget, 72 << 10);
+  auto refused = ParseInferRequest(body, std::nullopt, {}, small);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::StatusCode::kRequestTooLarge);
+  EXPECT_NE(refused.status().message().find("the parsed JSON"), std::string::npos) << refused.status().message();
+
+  // Binary data makes no tree: the tensor itself is what does not fit.
+  std::string header =
+      R"({"inputs":[{"name":"x","shape":[10000],"datatype":"INT64","parameters":{"binary_data_size":80000}}]})";
+  std::string binary = header + std::string(80000, '\0');
+  auto tensor_refused = ParseInferRequest(binary, header.size(), {}, small);
+  ASSERT_FALSE(tensor_refused.ok());
+  EXPECT_EQ(tensor_refused.status().code(), core::StatusCode::kRequestTooLarge);
+  EXPECT_NE(tensor_refused.status().message().find("input 'x'"), std::string::npos)
+      << tensor_refused.status().message();
+  EXPECT_EQ(small->in_use(), 0u);
+  EXPECT_EQ(budget.in_use(), 0u);
+}
+
+TEST(KServeCodec, ChargesTheResponse) {
+  core::MemoryBudget budget(1 << 20);
+  auto account = std::make_shared<core::MemoryAccount>(&budget, 4096);
+  InferResponse response;
+  response.model_name = "m";
+  response.outputs.push_back({"y", core::Tensor::FromVector<float>(std::vector<float>(10000, 1.5f), {10000})});
+  KServeInferRequest request;
+  auto encoded = EncodeInferResponse(response, request, account.get());
+  ASSERT_FALSE(encoded.ok());
+  EXPECT_EQ(encoded.status().code(), core::StatusCode::kRequestTooLarge);
+  response.outputs[0].tensor = core::Tensor::FromVector<float>({1.5f}, {1});
+  encoded = EncodeInferResponse(response, request, account.get());
+  ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+  EXPECT_GT(account->in_use(), 0u);  // held until the response is written and the account goes
+}
+
 }  // namespace
 }  // namespace berth::server

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "core/value.h"
 #include "engine/onnx/graph.h"
@@ -39,6 +40,10 @@ struct RunOptions {
   // cancelled one with Cancelled. Null / max: none.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   const std::atomic<bool>* cancelled = nullptr;
+  // Every tensor the run allocates is charged to this account (see
+  // core/memory_budget.h); a refused charge stops the run with the
+  // account's refusal (RequestTooLarge or ResourceExhausted). Null: none.
+  std::shared_ptr<core::MemoryAccount> memory;
 };
 
 class ExecutionPlan : public CompiledSubgraph {

@@ -57,8 +57,12 @@ class OnnxBackend : public Backend {
     engine::RunOptions options;
     options.deadline = request.deadline;
     options.cancelled = request.cancelled;
+    options.memory = request.memory;
     auto outputs = session_->RunBound(*bound, request.outputs, options);
     if (!outputs.ok() && outputs.status().code() == core::StatusCode::kCancelled) response.fault = Fault::kCaller;
+    // A request too large for the per-request limit is the caller's to
+    // change; a full process budget stays the server's (503).
+    if (!outputs.ok() && outputs.status().code() == core::StatusCode::kRequestTooLarge) response.fault = Fault::kCaller;
     if (!outputs.ok()) {
       response.status = outputs.status();
       return;

@@ -129,6 +129,7 @@ void HttpConnection::WaitForRequest() {
   if (state_ == State::kClosing) return;
   if (context_.draining.load(std::memory_order_relaxed)) return Close();
   parser_.reset();
+  memory_.reset();                                // the body is gone; what the handler still holds stays charged
   if (buffer_.size() > 0) return BeginRequest();  // pipelined request already buffered
   state_ = State::kIdle;
   SetDeadline(Seconds(context_.options.idle_timeout_secs));
@@ -205,6 +206,13 @@ void HttpConnection::OnHeader(error_code ec, size_t) {
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return Respond(std::move(response));
   }
+  // The body is charged before it is read: a request that cannot fit is
+  // answered without receiving it (and the connection closes).
+  memory_ = std::make_shared<core::MemoryAccount>(context_.memory, context_.options.max_request_memory);
+  if (auto length = parser_->content_length(); length && *length > 0) {
+    core::Status charged = memory_->Charge(*length, "the request body");
+    if (!charged.ok()) return Fail(HttpStatusFor(charged.code()), charged.message());
+  }
   std::string_view expect = message[http::field::expect];
   if (!expect.empty()) {
     if (!IEquals(Trim(expect), "100-continue")) return Fail(417, "only 'Expect: 100-continue' is supported");
@@ -233,6 +241,10 @@ void HttpConnection::ReadBody() {
 void HttpConnection::OnBody(error_code ec, size_t) {
   if (ec) return FailRead(ec);
   body_pending_ = false;
+  if (parser_->chunked()) {  // its size is known only now
+    core::Status charged = memory_->Charge(parser_->get().body().size(), "the request body");
+    if (!charged.ok()) return Fail(HttpStatusFor(charged.code()), charged.message());
+  }
   Dispatch();
 }
 
@@ -304,7 +316,7 @@ void HttpConnection::Dispatch() {
   };
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
   try {
-    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond, cancelled_};
+    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond, cancelled_, memory_};
     match_.route->handler(exchange);
     if (state_ == State::kHandling && !body_pending_) WatchForHangup();
   } catch (const std::exception& e) {
@@ -419,7 +431,11 @@ void HttpConnection::LingeringClose() {
 
 void HttpConnection::OnLingerRead(error_code ec, size_t bytes) {
   lingered_bytes_ += bytes;
-  if (ec || timed_out_ || lingered_bytes_ > kMaxLingerBytes) return Close();
+  // Up to a whole body we could have taken: a client refused for memory
+  // (503, 507) before sending it reads our answer instead of a reset.
+  if (ec || timed_out_ || lingered_bytes_ > std::max<uint64_t>(kMaxLingerBytes, context_.options.max_request_bytes)) {
+    return Close();
+  }
   socket_.async_read_some(buffer_.prepare(kReadSize),
                           [self = shared_from_this()](error_code ec, size_t n) { self->OnLingerRead(ec, n); });
 }

@@ -8,6 +8,8 @@
 //   request line + headers > --max-header-bytes        431 (414 if the target alone is too long)
 //   target > --max-uri-bytes                           414
 //   Content-Length > --max-request-bytes               413, before any body byte is read
+//   body > --max-request-memory                        507, before any body byte is read
+//   body does not fit in --memory-budget now           503, before any body byte is read
 //   chunked body > --max-request-bytes, or more than
 //   kMaxChunks chunks                                  413
 //   duplicate Content-Length, Content-Length with
@@ -39,6 +41,7 @@
 #include <optional>
 #include <string>
 
+#include "core/memory_budget.h"
 #include "server/http/auth.h"
 #include "server/http/http_message.h"
 #include "server/http/http_metrics.h"
@@ -54,6 +57,9 @@ struct HttpConnectionContext {
   const ApiKeyAuthenticator& auth;
   HttpMetrics& metrics;
   const std::atomic<bool>& draining;
+  // Request bodies are charged to a per-request account against this
+  // budget (null: none) and options.max_request_memory.
+  core::MemoryBudget* memory;
   std::function<void(uint64_t id)> on_closed;  // called from the destructor
 };
 
@@ -133,6 +139,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool http10_ = false;
   bool body_pending_ = false;                     // the request's body was not (fully) read
   std::shared_ptr<std::atomic<bool>> cancelled_;  // the handler's, set when the client hangs up
+  std::shared_ptr<core::MemoryAccount> memory_;   // the current request's; its body is charged to it
   bool watching_ = false;                         // WatchForHangup's read is outstanding
   enum class AfterWatch { kNothing, kNextRequest, kLinger } after_watch_ = AfterWatch::kNothing;
   std::chrono::steady_clock::time_point request_start_;

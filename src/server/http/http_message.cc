@@ -24,6 +24,8 @@ unsigned HttpStatusFor(core::StatusCode code) {
     case core::StatusCode::kResourceExhausted:
     case core::StatusCode::kUnavailable:
       return 503;
+    case core::StatusCode::kRequestTooLarge:
+      return 507;  // Insufficient Storage: this request will never fit as it is
     case core::StatusCode::kDeadlineExceeded:
       return 504;
     case core::StatusCode::kCancelled:
@@ -78,6 +80,8 @@ std::string_view HttpReasonPhrase(unsigned status) {
       return "Gateway Timeout";
     case 505:
       return "HTTP Version Not Supported";
+    case 507:
+      return "Insufficient Storage";
     default:
       return "Unknown";
   }

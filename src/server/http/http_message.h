@@ -35,7 +35,8 @@ using HttpRespond = std::function<void(HttpResponse)>;
 // Status code mapping, shared by every route:
 //   InvalidArgument, OutOfRange, FailedPrecondition -> 400, Unauthenticated -> 401,
 //   NotFound -> 404, AlreadyExists -> 409, Unimplemented -> 501,
-//   Unavailable, ResourceExhausted -> 503, DeadlineExceeded -> 504, Cancelled -> 499,
+//   Unavailable, ResourceExhausted -> 503, RequestTooLarge -> 507, DeadlineExceeded -> 504,
+//   Cancelled -> 499,
 //   Internal (the model's or the server's fault) -> 500.
 unsigned HttpStatusFor(core::StatusCode code);
 std::string_view HttpReasonPhrase(unsigned status);

@@ -48,7 +48,8 @@ core::Result<tcp::endpoint> ResolveEndpoint(asio::io_context& io_context, const 
 
 }  // namespace
 
-HttpServer::HttpServer(const RouteTable& routes, const ServerOptions& options, ServerMetrics& metrics)
+HttpServer::HttpServer(const RouteTable& routes, const ServerOptions& options, ServerMetrics& metrics,
+                       core::MemoryBudget* memory)
     : routes_(routes),
       options_(options),
       auth_(options.api_keys),
@@ -57,7 +58,7 @@ HttpServer::HttpServer(const RouteTable& routes, const ServerOptions& options, S
       work_(MakeWorkGuards(io_contexts_)),
       acceptor_(*io_contexts_[0]) {
   context_ = std::make_unique<HttpConnectionContext>(HttpConnectionContext{
-      options_, routes_, auth_, *metrics_, draining_, [this](uint64_t id) { OnConnectionClosed(id); }});
+      options_, routes_, auth_, *metrics_, draining_, memory, [this](uint64_t id) { OnConnectionClosed(id); }});
   std::weak_ptr<HttpMetrics> weak = metrics_;
   metrics.AddCollector([weak](std::string& out) {
     if (auto metrics = weak.lock()) metrics->Render(out);
@@ -65,8 +66,8 @@ HttpServer::HttpServer(const RouteTable& routes, const ServerOptions& options, S
 }
 
 core::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const RouteTable& routes, const ServerOptions& options,
-                                                            ServerMetrics& metrics) {
-  std::unique_ptr<HttpServer> http(new HttpServer(routes, options, metrics));
+                                                            ServerMetrics& metrics, core::MemoryBudget* memory) {
+  std::unique_ptr<HttpServer> http(new HttpServer(routes, options, metrics, memory));
   ASSIGN_OR_RETURN(tcp::endpoint endpoint, ResolveEndpoint(*http->io_contexts_[0], options.host, options.port));
   boost::system::error_code ec;
   auto where = [&] { return fmt::format("{}:{}", options.host, options.port); };

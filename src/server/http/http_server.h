@@ -44,8 +44,9 @@ class HttpServer {
   // Binds and listens (errors name the address), then starts the I/O threads.
   // `routes` must outlive the server; the HTTP metrics are rendered through
   // `metrics` (a collector).
+  // `memory`: the budget request bodies are charged to (null: none).
   static core::Result<std::unique_ptr<HttpServer>> Start(const RouteTable& routes, const ServerOptions& options,
-                                                         ServerMetrics& metrics);
+                                                         ServerMetrics& metrics, core::MemoryBudget* memory);
   ~HttpServer();
 
   uint16_t port() const { return port_; }
@@ -56,7 +57,8 @@ class HttpServer {
   void Stop();
 
  private:
-  HttpServer(const RouteTable& routes, const ServerOptions& options, ServerMetrics& metrics);
+  HttpServer(const RouteTable& routes, const ServerOptions& options, ServerMetrics& metrics,
+             core::MemoryBudget* memory);
   void Accept();
   void OnAccept(boost::system::error_code ec, boost::asio::ip::tcp::socket socket);
   void OnConnectionClosed(uint64_t id);

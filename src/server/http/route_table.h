@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/memory_budget.h"
 #include "core/status.h"
 #include "server/http/http_message.h"
 
@@ -43,6 +44,9 @@ struct HttpExchange {
   // Becomes true when the client closes its connection before the answer:
   // work done for it can stop.
   std::shared_ptr<std::atomic<bool>> cancelled;
+  // The request's memory account: its body is charged to it already; what
+  // the handler builds from it (parsed inputs, results) belongs there too.
+  std::shared_ptr<core::MemoryAccount> memory;
 };
 
 // Answers a request; must not throw (a throw is logged and answered 500).

@@ -44,9 +44,13 @@ struct KServeInferRequest {
 core::Result<size_t> ParseInferenceHeaderLength(std::string_view value, size_t body_size);
 
 // `json_length` is the JSON header's length for a binary request (the rest of
-// `body` is tensor data), or nullopt when the whole body is JSON.
+// `body` is tensor data), or nullopt when the whole body is JSON. With a
+// `memory` account, the parsed tree is charged to it while parsing and the
+// input tensors for as long as they live (a refusal: RequestTooLarge or
+// ResourceExhausted); the request carries the account on.
 core::Result<KServeInferRequest> ParseInferRequest(std::string_view body, std::optional<size_t> json_length,
-                                                   const JsonLimits& limits);
+                                                   const JsonLimits& limits,
+                                                   std::shared_ptr<core::MemoryAccount> memory = nullptr);
 
 struct EncodedInferResponse {
   std::string body;
@@ -55,8 +59,10 @@ struct EncodedInferResponse {
 
 // Each output is binary if its name is in `output_binary` with true, else
 // when `binary_output_default`.
-core::Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response,
-                                                       const KServeInferRequest& request);
+// With a `memory` account the body is charged to it (it stays charged until
+// the account goes).
+core::Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response, const KServeInferRequest& request,
+                                                       core::MemoryAccount* memory = nullptr);
 
 // A model's config as JSON (proto3 JSON mapping, field names as in the .proto).
 std::string ModelConfigToJson(const config::ModelConfig& config);

@@ -360,7 +360,7 @@ void KServeRoutes::Infer(HttpExchange& exchange) {
     }
     json_length = *parsed;
   }
-  auto parsed = ParseInferRequest(request.body(), json_length, limits_);
+  auto parsed = ParseInferRequest(request.body(), json_length, limits_, exchange.memory);
   if (!parsed.ok()) {
     HttpResponse response = ErrorResponse(parsed.status());
     response.model = model_name;
@@ -390,19 +390,21 @@ void KServeRoutes::Infer(HttpExchange& exchange) {
   std::string request_id = native.id;
   std::string model = model_name;
   int64_t asked_version = version;
-  server_.Infer(std::move(native), [executor = exchange.executor, respond = exchange.respond, encoding,
-                                    request_id = std::move(request_id), model = std::move(model),
-                                    asked_version](core::Result<InferResponse> result) mutable {
-    // Serialize on the connection's strand, not on the instance thread.
-    boost::asio::post(
-        executor, [respond = std::move(respond), encoding = std::move(encoding), result = std::move(result),
-                   request_id = std::move(request_id), model = std::move(model), asked_version]() mutable {
+  server_.Infer(
+      std::move(native), [executor = exchange.executor, respond = exchange.respond, encoding, memory = exchange.memory,
+                          request_id = std::move(request_id), model = std::move(model),
+                          asked_version](core::Result<InferResponse> result) mutable {
+        // Serialize on the connection's strand, not on the instance thread.
+        boost::asio::post(executor, [respond = std::move(respond), encoding = std::move(encoding),
+                                     memory = std::move(memory), result = std::move(result),
+                                     request_id = std::move(request_id), model = std::move(model),
+                                     asked_version]() mutable {
           HttpResponse response;
           if (!result.ok()) {
             response = ErrorResponse(result.status());
             response.version = VersionLabel(asked_version);
           } else {
-            auto encoded = EncodeInferResponse(*result, *encoding);
+            auto encoded = EncodeInferResponse(*result, *encoding, memory.get());
             if (!encoded.ok()) {
               response = ErrorResponse(encoded.status());
             } else {
@@ -418,7 +420,7 @@ void KServeRoutes::Infer(HttpExchange& exchange) {
           response.request_id = std::move(request_id);
           respond(std::move(response));
         });
-  });
+      });
 }
 
 }  // namespace berth::server

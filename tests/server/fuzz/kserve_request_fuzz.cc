@@ -50,6 +50,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (auto& [name, value] : json->request.inputs) response.outputs.push_back({name, value.tensor()});
     (void)berth::server::EncodeInferResponse(response, *json);
   }
+  {
+    // Again with a small memory account, as `berth serve` parses: the charges
+    // (tree bound, input tensors, response) and their refusals.
+    berth::core::MemoryBudget budget(1 << 20);
+    auto account = std::make_shared<berth::core::MemoryAccount>(&budget, 256 << 10);
+    auto accounted = berth::server::ParseInferRequest(bytes, std::nullopt, limits, account);
+    if (accounted.ok()) {
+      berth::server::InferResponse response;
+      for (auto& [name, value] : accounted->request.inputs) response.outputs.push_back({name, value.tensor()});
+      (void)berth::server::EncodeInferResponse(response, *accounted, account.get());
+    }
+  }
   if (size >= 2) {
     size_t header = (static_cast<size_t>(data[0]) << 8 | data[1]) % (size - 1);
     (void)berth::server::ParseInferRequest(bytes.substr(2), std::min(header, size - 2), limits);
