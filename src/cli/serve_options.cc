@@ -3,13 +3,70 @@
 #include <map>
 
 namespace berth::cli {
+namespace {
+
+void AddTritonOptions(CLI::App& cmd, server::ServerOptions* o) {
+  // Triton's names for what berth has (its own names are above).
+  cmd.add_option_function<int>(
+         "--log-verbose", [o](int level) { o->log_level = level > 0 ? core::LogLevel::kDebug : o->log_level; },
+         "Triton's: a level above 0 logs at debug")
+      ->group("Triton compatibility");
+  cmd.add_option("--strict-readiness", o->strict_readiness,
+                 "ready only when every model to serve is (Triton's default); false: ready once started")
+      ->envname("BERTH_STRICT_READINESS")
+      ->group("Triton compatibility")
+      ->capture_default_str();
+  // Triton's flags for what berth does not do: an error naming the flag,
+  // never silently ignored.
+  static const std::map<std::string, std::string> kUnsupported = {
+      {"--grpc-port", "gRPC is not served yet"},
+      {"--allow-grpc", "gRPC is not served yet"},
+      {"--grpc-address", "gRPC is not served yet"},
+      {"--metrics-port", "metrics are served on the HTTP port (GET /metrics)"},
+      {"--allow-metrics", "metrics are always on (GET /metrics)"},
+      {"--allow-gpu-metrics", "berth runs on CPUs"},
+      {"--allow-http", "HTTP is berth's protocol"},
+      {"--backend-config", "berth has one ONNX engine; use config.pbtxt parameters"},
+      {"--backend-directory", "berth's backends are built in"},
+      {"--repoagent-directory", "repository agents are not supported"},
+      {"--model-load-thread-count", "models load one at a time"},
+      {"--pinned-memory-pool-byte-size", "berth runs on CPUs"},
+      {"--cuda-memory-pool-byte-size", "berth runs on CPUs"},
+      {"--min-supported-compute-capability", "berth runs on CPUs"},
+      {"--response-cache-byte-size", "the response cache is not there yet"},
+      {"--cache-config", "the response cache is not there yet"},
+      {"--rate-limit", "rate limiting is not supported; see --max-queue-size"},
+      {"--strict-model-config", "berth always completes config.pbtxt from the model"},
+      {"--disable-auto-complete-config", "berth always completes config.pbtxt from the model"},
+      {"--model-namespacing", "model namespacing is not supported"},
+      {"--trace-config", "tracing is not supported"},
+      {"--trace-file", "tracing is not supported"},
+      {"--log-file", "berth logs to stdout (one line per event; see --log-format)"},
+      {"--log-info", "use --log-level"},
+      {"--log-warning", "use --log-level"},
+      {"--log-error", "use --log-level"},
+      {"--exit-on-error", "berth serves the models that load and reports the others"},
+      {"--id", "the server name is berth"},
+  };
+  for (const auto& [flag, why] : kUnsupported) {
+    cmd.add_option_function<std::string>(flag,
+                                         [flag = flag, why = why](const std::string&) {
+                                           throw CLI::ValidationError(flag,
+                                                                      "a Triton flag berth does not support: " + why);
+                                         })
+        ->expected(0, 1)
+        ->group("");  // hidden from --help
+  }
+}
+
+}  // namespace
 
 void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
   cmd.add_option("model", o->model_file, "serve this one ONNX file (model named after the file, version 1)")
       ->envname("BERTH_MODEL");
   cmd.add_option("--model-repository", o->model_repository, "model repository directory (Triton layout)")
       ->envname("BERTH_MODEL_REPOSITORY");
-  cmd.add_option("--model-control", o->model_control, "none | poll | explicit")
+  cmd.add_option("--model-control,--model-control-mode", o->model_control, "none | poll | explicit")
       ->envname("BERTH_MODEL_CONTROL")
       ->transform(CLI::CheckedTransformer(std::map<std::string, server::ModelControlMode>{
                                               {"none", server::ModelControlMode::kNone},
@@ -27,11 +84,14 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
   cmd.add_option("--model-url", o->model_url,
                  "download models into --model-repository before serving (http(s):// or s3://; see berth pull)")
       ->envname("BERTH_MODEL_URL");
-  cmd.add_option("--host", o->host, "address to listen on")->envname("BERTH_HOST")->capture_default_str();
-  cmd.add_option("--port", o->port, "port to listen on (0 = any free port)")
+  cmd.add_option("--host,--http-address", o->host, "address to listen on")
+      ->envname("BERTH_HOST")
+      ->capture_default_str();
+  cmd.add_option("--port,--http-port", o->port, "port to listen on (0 = any free port)")
       ->envname("BERTH_PORT")
       ->capture_default_str();
-  cmd.add_option("--http-threads", o->http_threads, "HTTP I/O threads (0 = one per core, at most 8)")
+  cmd.add_option("--http-threads,--http-thread-count", o->http_threads,
+                 "HTTP I/O threads (0 = one per core, at most 8)")
       ->envname("BERTH_HTTP_THREADS")
       ->capture_default_str();
   cmd.add_option("--max-connections", o->max_connections, "open connections at most; more are answered 503")
@@ -89,10 +149,12 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
       ->envname("BERTH_API_KEY");
   cmd.add_option("--api-key-file", o->api_key_file, "file holding the API key(s), one per line")
       ->envname("BERTH_API_KEY_FILE");
-  cmd.add_option("--log-format", o->log_format, "text | json")
+  cmd.add_option("--log-format", o->log_format, "text | json (Triton's default and ISO8601: text)")
       ->envname("BERTH_LOG_FORMAT")
       ->transform(CLI::CheckedTransformer(std::map<std::string, core::LogFormat>{{"text", core::LogFormat::kText},
-                                                                                 {"json", core::LogFormat::kJson}})
+                                                                                 {"json", core::LogFormat::kJson},
+                                                                                 {"default", core::LogFormat::kText},
+                                                                                 {"ISO8601", core::LogFormat::kText}})
                       .description(""))
       ->type_name("FORMAT")
       ->default_str("text");
@@ -105,6 +167,7 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
                       .description(""))
       ->type_name("LEVEL")
       ->default_str("info");
+  AddTritonOptions(cmd, o);
 }
 
 }  // namespace berth::cli

@@ -605,6 +605,8 @@ Result<ModelStatus> ModelRepository::GetModelStatus(std::string_view name) const
     version.version = v;
     version.state = StateOf(record);
     version.reason = record.reason;
+    // A version that was loaded and is no longer (Triton's word for it).
+    if (version.state == ModelVersionState::kUnavailable && version.reason.empty()) version.reason = "unloaded";
     version.load_seconds = record.load_seconds;
     status.ready = status.ready || record.serving != nullptr;
     status.versions.push_back(std::move(version));

@@ -47,6 +47,9 @@ bool Server::IsReady(std::string* reason) const {
     if (reason) *reason = "the server is starting";
     return false;
   }
+  // Triton's --strict-readiness=false: ready once started, models or not
+  // (each model's own readiness route still tells).
+  if (!options_.strict_readiness) return true;
   return repository_->AllReady(reason);
 }
 

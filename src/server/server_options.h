@@ -39,6 +39,7 @@ struct ServerOptions {
   double request_timeout_secs = 30;  // to receive a whole request / send a response
   double idle_timeout_secs = 60;     // keep-alive connection with no request
   double exit_timeout_secs = 30;     // SIGTERM: wait this long for in-flight requests
+  bool strict_readiness = true;      // ready only when every model to serve is (false: once started)
 
   // Execution.
   int intra_op_threads = 0;           // per model instance; 0 = hardware threads / instances

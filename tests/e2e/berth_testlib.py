@@ -266,12 +266,12 @@ def copy_digits(repo):
 class BerthServer:
     """`berth serve` on a free loopback port, logging to a file."""
 
-    def __init__(self, args, env=None, workdir=None, cgroups=()):
+    def __init__(self, args, env=None, workdir=None, cgroups=(), listen=("--host", "127.0.0.1", "--port", "0")):
         """`cgroups`: cgroup folders (v1 or v2) the server runs in, from its
-        first thread on."""
+        first thread on. `listen`: the address flags (any free port by default)."""
         self.workdir = workdir or temp_dir("berth-serve-")
         self.log_path = os.path.join(self.workdir, "server.log")
-        self.args = [BERTH, "serve", "--host", "127.0.0.1", "--port", "0"] + list(args)
+        self.args = [BERTH, "serve"] + list(listen) + list(args)
         if cgroups:
             join = " && ".join(f"echo $$ > {os.path.join(c, 'cgroup.procs')}" for c in cgroups)
             self.args = ["sh", "-c", join + ' && exec "$@"', "sh"] + self.args

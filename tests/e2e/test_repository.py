@@ -152,16 +152,19 @@ class ExplicitLoadUnload(t.unittest.TestCase):
             states = {e["name"]: e["state"] for e in index}
             self.assertEqual(states, {"a": "READY", "b": "UNAVAILABLE", "bad": "UNAVAILABLE"})
 
-            status, body = t.post_json(port, "/v2/repository/models/b/load", {})
-            self.assertEqual((status, body), (200, {}))
+            # Triton's answers: 200 with an empty body.
+            status, headers, raw = t.request(port, "POST", "/v2/repository/models/b/load", {})
+            self.assertEqual((status, raw, headers["content-length"]), (200, b"", "0"))
             status, body = t.post_json(port, "/v2/models/b/infer", ADD_REQUEST)
             self.assertEqual((status, body["outputs"][0]["data"]), (200, [18, 18, 18, 18]))
 
-            status, body = t.post_json(port, "/v2/repository/models/b/unload", {})
-            self.assertEqual((status, body), (200, {}))
+            status, headers, raw = t.request(port, "POST", "/v2/repository/models/b/unload", {})
+            self.assertEqual((status, raw, headers["content-length"]), (200, b"", "0"))
             status, body = t.post_json(port, "/v2/models/b/infer", ADD_REQUEST)
             self.assertEqual(status, 503)
             t.wait_until(lambda: "model version unloaded model=b version=1" in server.log(), message="b unloaded")
+            status, index = t.post_json(port, "/v2/repository/index", {})
+            self.assertIn({"name": "b", "version": "1", "state": "UNAVAILABLE", "reason": "unloaded"}, index)
             status, body = t.get_json(port, "/v2/models/b/ready")
             self.assertEqual((status, body["ready"]), (503, False))
 

@@ -3,6 +3,7 @@
 routing. Each class starts its own `berth serve` on a free loopback port."""
 import json
 import os
+import socket
 import subprocess
 
 import numpy as np
@@ -424,6 +425,111 @@ class FaultAttribution(t.unittest.TestCase):
             self.assertEqual(t.post_json(server.port, "/v2/models/broken/infer", good)[0], 500)
         finally:
             self.assertEqual(server.stop(), 0)
+
+
+class TritonConfigJson(t.unittest.TestCase):
+    """The model config route prints what Triton prints: every field, 64-bit
+    integers as numbers (protobuf's JSON mapping makes them strings), enums
+    by name. Compared whole with golden files for the demo and a batched
+    model (regenerate with BERTH_UPDATE_GOLDEN=1 after a deliberate change)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = t.temp_dir("berth-config-json-")
+        t.copy_digits(cls.repo)
+        t.binary_model(os.path.join(cls.repo, "batched", "1", "model.onnx"), "Add")
+        t.write_config(os.path.join(cls.repo, "batched"),
+                       'max_batch_size: 8\n'
+                       'dynamic_batching { preferred_batch_size: [4, 8] max_queue_delay_microseconds: 500\n'
+                       '  default_queue_policy { max_queue_size: 16 default_timeout_microseconds: 100000 } }\n'
+                       'instance_group [ { count: 2 kind: KIND_CPU } ]\n')
+        cls.server = t.BerthServer(["--model-repository", cls.repo])
+        cls.server.wait_ready()
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0
+
+    def check_golden(self, model):
+        status, config = t.get_json(self.server.port, f"/v2/models/{model}/config")
+        self.assertEqual(status, 200, config)
+        path = os.path.join(t.HERE, "golden", f"{model}_config.json")
+        if os.environ.get("BERTH_UPDATE_GOLDEN"):
+            with open(path, "w") as f:
+                json.dump(config, f, indent=1, sort_keys=True)
+                f.write("\n")
+        with open(path) as f:
+            self.assertEqual(config, json.load(f))
+        return config
+
+    def test_demo_config_matches_its_golden_file(self):
+        config = self.check_golden("digits")
+        self.assertEqual(config["input"][0]["dims"], [-1, 64])
+        self.assertEqual(config["max_batch_size"], 0)
+
+    def test_batched_config_matches_its_golden_file(self):
+        config = self.check_golden("batched")
+        self.assertEqual(config["input"][0]["dims"], [4])
+        batching = config["dynamic_batching"]
+        self.assertEqual(batching["max_queue_delay_microseconds"], 500)
+        self.assertEqual(batching["preferred_batch_size"], [4, 8])
+        self.assertEqual(batching["default_queue_policy"]["default_timeout_microseconds"], 100000)
+        self.assertEqual(config["instance_group"][0]["count"], 2)
+
+
+class TritonFlags(t.unittest.TestCase):
+    """A Triton deployment's arguments start berth as they are; a Triton flag
+    berth does not support is an error naming it."""
+
+    def test_a_triton_command_line_serves(self):
+        repo = t.temp_dir("berth-triton-flags-")
+        t.copy_digits(repo)
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        with socket.socket() as probe:  # a free port, as an operator would pick one
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = t.BerthServer(["--model-repository", repo, "--model-control-mode", "explicit",
+                                "--load-model", "digits", "--repository-poll-secs", "5", "--exit-timeout-secs", "5",
+                                "--strict-readiness", "true", "--log-verbose", "1", "--log-format", "default",
+                                "--http-thread-count", "2"],
+                               listen=("--http-address", "127.0.0.1", "--http-port", str(port)))
+        try:
+            self.assertEqual(server.port, port)
+            server.wait_ready()
+            status, index = t.post_json(port, "/v2/repository/index", {})
+            self.assertEqual(sorted((m["name"], m["state"]) for m in index),
+                             [("add", "UNAVAILABLE"), ("digits", "READY")])
+            self.assertIn(" debug request ", server.log())  # --log-verbose 1: the probes are logged
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_non_strict_readiness_is_ready_with_a_failed_model(self):
+        repo = t.temp_dir("berth-non-strict-")
+        t.binary_model(os.path.join(repo, "add", "1", "model.onnx"), "Add")
+        os.makedirs(os.path.join(repo, "broken", "1"))
+        with open(os.path.join(repo, "broken", "1", "model.onnx"), "wb") as f:
+            f.write(b"not a model")
+        strict = t.BerthServer(["--model-repository", repo])
+        relaxed = t.BerthServer(["--model-repository", repo, "--strict-readiness", "false"])
+        try:
+            for server in (strict, relaxed):
+                t.wait_until(lambda: "model version failed to load model=broken" in server.log(), message="broken")
+            self.assertEqual(t.request(strict.port, "GET", "/v2/health/ready")[0], 503)
+            self.assertEqual(t.request(relaxed.port, "GET", "/v2/health/ready")[0], 200)
+            self.assertEqual(t.get_json(relaxed.port, "/v2/models/broken/ready")[0], 503)
+        finally:
+            self.assertEqual(strict.stop(), 0)
+            self.assertEqual(relaxed.stop(), 0)
+
+    def test_unsupported_triton_flags_are_errors_naming_them(self):
+        for flag, words in (("--grpc-port=8001", "gRPC"), ("--allow-metrics=true", "/metrics"),
+                            ("--log-file=/tmp/x", "stdout"), ("--cache-config=local,size=1", "cache")):
+            result = subprocess.run([t.BERTH, "serve", "--model-repository", "/nonexistent", flag],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 2, flag)
+            name = flag.split("=")[0]
+            self.assertIn(f"{name}: a Triton flag berth does not support", result.stderr)
+            self.assertIn(words, result.stderr)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <limits>
 
@@ -519,6 +520,55 @@ Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response, 
   return encoded;
 }
 
+namespace {
+
+// One JSON value of a 64-bit integer field, printed by protobuf as a string.
+void StringToNumber(Value& value, bool is_unsigned) {
+  if (!value.IsString()) return;
+  std::string_view text = View(value);
+  if (is_unsigned) {
+    uint64_t number = 0;
+    if (std::from_chars(text.data(), text.data() + text.size(), number).ec == std::errc()) value.SetUint64(number);
+  } else {
+    int64_t number = 0;
+    if (std::from_chars(text.data(), text.data() + text.size(), number).ec == std::errc()) value.SetInt64(number);
+  }
+}
+
+// protobuf's JSON mapping writes 64-bit integers as strings; Triton writes
+// numbers, and tools that read its config (dims, max_queue_delay_microseconds)
+// expect them. Walks the printed JSON with the message's descriptor and turns
+// every such field back into a number. The config is berth's own (bounded)
+// output, so recursion is fine.
+void Int64FieldsToNumbers(Value& object, const google::protobuf::Descriptor& descriptor) {
+  using google::protobuf::FieldDescriptor;
+  if (!object.IsObject()) return;
+  for (auto& member : object.GetObject()) {
+    const FieldDescriptor* field = descriptor.FindFieldByName(std::string(View(member.name)));
+    if (!field) continue;
+    Value& value = member.value;
+    const FieldDescriptor* target = field->is_map() ? field->message_type()->map_value() : field;
+    auto apply = [&](Value& item) {
+      if (target->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        Int64FieldsToNumbers(item, *target->message_type());
+      } else if (target->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+        StringToNumber(item, false);
+      } else if (target->cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
+        StringToNumber(item, true);
+      }
+    };
+    if (field->is_map() && value.IsObject()) {
+      for (auto& entry : value.GetObject()) apply(entry.value);
+    } else if (field->is_repeated() && value.IsArray()) {
+      for (auto& item : value.GetArray()) apply(item);
+    } else {
+      apply(value);
+    }
+  }
+}
+
+}  // namespace
+
 std::string ModelConfigToJson(const config::ModelConfig& config) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -526,7 +576,16 @@ std::string ModelConfigToJson(const config::ModelConfig& config) {
   std::string json;
   auto status = google::protobuf::util::MessageToJsonString(config, &json, options);
   if (!status.ok()) return "{}";
-  return json;
+  rapidjson::Document document;
+  document.Parse<kJsonParseFlags>(json.data(), json.size());
+  if (document.HasParseError()) return json;
+  Int64FieldsToNumbers(document, *config.GetDescriptor());
+  std::string out;
+  out.reserve(json.size());
+  JsonStringSink sink(&out);
+  rapidjson::Writer<JsonStringSink> writer(sink);
+  document.Accept(writer);
+  return out;
 }
 
 }  // namespace berth::server

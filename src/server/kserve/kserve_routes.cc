@@ -322,7 +322,7 @@ HttpResponse KServeRoutes::RepositoryIndex(const HttpRequestMessage& request) co
 HttpResponse KServeRoutes::RepositoryUnload(const std::string& model) {
   core::Status status = server_.UnloadModel(model);
   if (!status.ok()) return ErrorResponse(status);
-  return JsonResponse(200, "{}");
+  return JsonResponse(200, "");  // Triton answers load and unload with an empty body
 }
 
 void KServeRoutes::RepositoryLoad(HttpExchange& exchange) {
@@ -339,7 +339,7 @@ void KServeRoutes::RepositoryLoad(HttpExchange& exchange) {
   }
   std::string model = ModelOf(exchange.match);
   server_.LoadModel(model, [respond = exchange.respond, model](core::Status status) {
-    HttpResponse response = status.ok() ? JsonResponse(200, "{}") : ErrorResponse(status);
+    HttpResponse response = status.ok() ? JsonResponse(200, "") : ErrorResponse(status);
     response.model = model;
     respond(std::move(response));
   });
