@@ -72,6 +72,10 @@ struct BackendResponse {
   core::Status status;  // OK, or why this request failed
   Fault fault = Fault::kModel;
   std::vector<core::Value> outputs;  // on success: one per requested output (or every output), in order
+  // Where the time went (for Triton's statistics): preparing the inputs and
+  // running the model. Zero where a backend does not tell them apart.
+  Clock::duration input_time{};
+  Clock::duration infer_time{};
 };
 
 class Backend {

@@ -227,7 +227,7 @@ void ModelVersion::Submit(std::shared_ptr<ModelVersion> self, InferRequest reque
   core::Status valid = Validate(request);
   if (!valid.ok()) {
     RecordOutcome(Outcome::kClientError);
-    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    stats_.fail.count.fetch_add(1, std::memory_order_relaxed);
     done(std::move(valid));
     return;
   }
@@ -240,9 +240,29 @@ void ModelVersion::Submit(std::shared_ptr<ModelVersion> self, InferRequest reque
   if (!queued.ok()) {
     inflight_->Add(-1);
     RecordOutcome(Outcome::kRejected);
-    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
+    stats_.fail.count.fetch_add(1, std::memory_order_relaxed);
     job.done(std::move(queued));
   }
+}
+
+int64_t ModelVersion::BatchSize(const InferRequest& request) const {
+  if (config_.max_batch_size() <= 0 || request.inputs.empty()) return 1;
+  const core::Value& first = request.inputs.front().second;
+  if (!first.is_tensor() || first.tensor().rank() == 0) return 1;
+  return first.tensor().dim(0);
+}
+
+void ModelVersion::RecordComputeStats(const InferRequest& request, const BackendResponse& run,
+                                      Clock::duration output_time) {
+  const uint64_t input_ns = Nanoseconds(run.input_time);
+  const uint64_t infer_ns = Nanoseconds(run.infer_time);
+  const uint64_t output_ns = Nanoseconds(output_time);
+  const int64_t batch = BatchSize(request);
+  stats_.inference_count.fetch_add(static_cast<uint64_t>(batch), std::memory_order_relaxed);
+  stats_.compute_input.Add(input_ns);
+  stats_.compute_infer.Add(infer_ns);
+  stats_.compute_output.Add(output_ns);
+  stats_.AddBatch(batch, input_ns, infer_ns, output_ns);
 }
 
 void ModelVersion::Execute(InferJob& job) {
@@ -263,10 +283,7 @@ void ModelVersion::Execute(InferJob& job) {
 
   queue_seconds_->Observe(Seconds(queue_time));
   compute_seconds_->Observe(Seconds(compute_time));
-  stats_.queue_count.fetch_add(1, std::memory_order_relaxed);
-  stats_.queue_ns.fetch_add(Nanoseconds(queue_time), std::memory_order_relaxed);
-  stats_.compute_count.fetch_add(1, std::memory_order_relaxed);
-  stats_.compute_ns.fetch_add(Nanoseconds(compute_time), std::memory_order_relaxed);
+  stats_.queue.Add(Nanoseconds(queue_time));
   stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
   stats_.last_inference_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                            std::chrono::system_clock::now().time_since_epoch())
@@ -299,16 +316,15 @@ void ModelVersion::Execute(InferJob& job) {
 
   if (result.ok()) {
     RecordOutcome(Outcome::kSuccess);
-    stats_.success_count.fetch_add(1, std::memory_order_relaxed);
-    stats_.success_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
+    stats_.success.Add(Nanoseconds(total_time));
+    RecordComputeStats(job.request, run, Clock::now() - end);
   } else {
     Outcome outcome = Outcome::kServerError;
     if (!run.status.ok() && run.fault == Fault::kCaller) outcome = Outcome::kClientError;
     // The process's memory budget taken by other requests: turned away like a full queue.
     if (run.status.code() == core::StatusCode::kResourceExhausted) outcome = Outcome::kRejected;
     RecordOutcome(outcome);
-    stats_.fail_count.fetch_add(1, std::memory_order_relaxed);
-    stats_.fail_ns.fetch_add(Nanoseconds(total_time), std::memory_order_relaxed);
+    stats_.fail.Add(Nanoseconds(total_time));
   }
   request_seconds_->Observe(Seconds(total_time));
   memory_->Set(static_cast<double>(backend_->MemoryBytes()));

@@ -18,7 +18,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/memory_budget.h"
@@ -35,18 +37,56 @@ enum class ModelVersionState { kLoading, kReady, kUnloading, kUnavailable, kFail
 // "LOADING", "READY", "UNLOADING", "UNAVAILABLE", "FAILED" (Triton's names, plus FAILED).
 std::string_view ModelVersionStateName(ModelVersionState state);
 
-// Cumulative counts for the statistics route (Triton's field names).
+// One of Triton's statistics: how many, and their total duration.
+struct DurationStat {
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> ns{0};
+  void Add(uint64_t duration_ns) {
+    count.fetch_add(1, std::memory_order_relaxed);
+    ns.fetch_add(duration_ns, std::memory_order_relaxed);
+  }
+};
+
+// Cumulative counts for the statistics route (Triton's field names and
+// semantics). success/fail: whole requests, received to answered (a request
+// refused before it runs counts as a fail without a duration). queue: waiting
+// for an instance. The rest count successful requests only: inference_count
+// adds a request's batch size (its first dimension when max_batch_size > 0,
+// else 1); compute_input is preparing the inputs, compute_infer the run,
+// compute_output gathering the outputs.
 struct ModelVersionStats {
-  std::atomic<uint64_t> success_count{0};
-  std::atomic<uint64_t> success_ns{0};
-  std::atomic<uint64_t> fail_count{0};
-  std::atomic<uint64_t> fail_ns{0};
-  std::atomic<uint64_t> queue_count{0};
-  std::atomic<uint64_t> queue_ns{0};
-  std::atomic<uint64_t> compute_count{0};
-  std::atomic<uint64_t> compute_ns{0};
+  DurationStat success;
+  DurationStat fail;
+  DurationStat queue;
+  DurationStat compute_input;
+  DurationStat compute_infer;
+  DurationStat compute_output;
+  std::atomic<uint64_t> inference_count{0};
   std::atomic<uint64_t> execution_count{0};
   std::atomic<uint64_t> last_inference_ms{0};  // Unix epoch milliseconds
+  // The same three per batch size.
+  struct Batch {
+    uint64_t count = 0;
+    uint64_t input_ns = 0;
+    uint64_t infer_ns = 0;
+    uint64_t output_ns = 0;
+  };
+  std::map<int64_t, Batch> Batches() const {
+    std::lock_guard lock(batch_mutex);
+    return batches;
+  }
+  void AddBatch(int64_t size, uint64_t input_ns, uint64_t infer_ns, uint64_t output_ns) {
+    std::lock_guard lock(batch_mutex);
+    Batch& batch = batches[size];
+    ++batch.count;
+    batch.input_ns += input_ns;
+    batch.infer_ns += infer_ns;
+    batch.output_ns += output_ns;
+  }
+
+ private:
+  mutable std::mutex batch_mutex;
+  std::map<int64_t, Batch> batches;
 };
 
 struct ModelVersionOptions {
@@ -99,6 +139,9 @@ class ModelVersion {
  private:
   ModelVersion() = default;
   void Execute(InferJob& job);
+  // The batch size Triton's statistics count a request as.
+  int64_t BatchSize(const InferRequest& request) const;
+  void RecordComputeStats(const InferRequest& request, const BackendResponse& run, Clock::duration output_time);
   enum class Outcome { kSuccess, kClientError, kServerError, kRejected };
   void RecordOutcome(Outcome outcome);
   std::string Prefix() const;

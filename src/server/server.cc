@@ -128,17 +128,20 @@ core::Result<std::vector<ModelStatistics>> Server::GetModelStatistics(std::strin
       for (const auto& loaded : ready) {
         if (loaded->version() != v.version) continue;
         const ModelVersionStats& s = loaded->stats();
+        auto load = [](const DurationStat& stat) {
+          return ModelStatistics::CountNs{stat.count.load(), stat.ns.load()};
+        };
         stats.last_inference_ms = s.last_inference_ms.load();
-        stats.success_count = s.success_count.load();
-        stats.success_ns = s.success_ns.load();
-        stats.fail_count = s.fail_count.load();
-        stats.fail_ns = s.fail_ns.load();
-        stats.queue_count = s.queue_count.load();
-        stats.queue_ns = s.queue_ns.load();
-        stats.compute_count = s.compute_count.load();
-        stats.compute_ns = s.compute_ns.load();
+        stats.success = load(s.success);
+        stats.fail = load(s.fail);
+        stats.queue = load(s.queue);
+        stats.compute_input = load(s.compute_input);
+        stats.compute_infer = load(s.compute_infer);
+        stats.compute_output = load(s.compute_output);
         stats.execution_count = s.execution_count.load();
-        stats.inference_count = stats.success_count;
+        stats.inference_count = s.inference_count.load();
+        stats.batches = s.Batches();
+        stats.memory_bytes = loaded->memory_bytes();
         stats.queue_depth = loaded->queue_depth();
       }
       all.push_back(std::move(stats));

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,10 +58,13 @@ struct ModelStatistics {
   uint64_t last_inference_ms = 0;
   uint64_t inference_count = 0;
   uint64_t execution_count = 0;
-  uint64_t success_count = 0, success_ns = 0;
-  uint64_t fail_count = 0, fail_ns = 0;
-  uint64_t queue_count = 0, queue_ns = 0;
-  uint64_t compute_count = 0, compute_ns = 0;
+  struct CountNs {
+    uint64_t count = 0;
+    uint64_t ns = 0;
+  };
+  CountNs success, fail, queue, compute_input, compute_infer, compute_output;  // see ModelVersionStats
+  std::map<int64_t, ModelVersionStats::Batch> batches;                         // by batch size
+  size_t memory_bytes = 0;
   size_t queue_depth = 0;
 };
 

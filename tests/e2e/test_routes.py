@@ -532,5 +532,46 @@ class TritonFlags(t.unittest.TestCase):
             self.assertIn(words, result.stderr)
 
 
+class TritonStatistics(t.unittest.TestCase):
+    """Statistics with Triton's semantics and fields: inference_count adds a
+    request's batch size, execution_count one per execution; compute_input,
+    compute_infer, compute_output per request and per batch size; cache
+    counters (zero: no cache); the model's memory."""
+
+    def test_a_batch_of_three_counts_three(self):
+        repo = t.temp_dir("berth-stats-")
+        t.binary_model(os.path.join(repo, "batched", "1", "model.onnx"), "Add")
+        t.write_config(os.path.join(repo, "batched"), "max_batch_size: 8\n")
+        server = t.BerthServer(["--model-repository", repo])
+        try:
+            server.wait_ready()
+            three = t.infer_body(t.add_inputs([[1, 2, 3, 4]] * 3, [[1, 1, 1, 1]] * 3))
+            one = t.infer_body(t.add_inputs([[1, 2, 3, 4]], [[1, 1, 1, 1]]))
+            for body in (three, one, three):
+                self.assertEqual(t.post_json(server.port, "/v2/models/batched/infer", body)[0], 200)
+            bad = t.infer_body(t.add_inputs([[1, 2, 3]], [[1, 1, 1]]))
+            self.assertEqual(t.post_json(server.port, "/v2/models/batched/infer", bad)[0], 400)
+            status, body = t.get_json(server.port, "/v2/models/batched/versions/1/stats")
+            self.assertEqual(status, 200)
+            stats = body["model_stats"][0]
+            # The bad request is refused before it runs: no execution.
+            self.assertEqual((stats["inference_count"], stats["execution_count"]), (7, 3))
+            inference = stats["inference_stats"]
+            self.assertEqual((inference["success"]["count"], inference["fail"]["count"]), (3, 1))
+            for key in ("compute_input", "compute_infer", "compute_output"):
+                self.assertEqual(inference[key]["count"], 3, key)
+                self.assertGreater(inference[key]["ns"], 0, key)
+            self.assertEqual(inference["cache_hit"], {"count": 0, "ns": 0})
+            self.assertEqual(inference["cache_miss"], {"count": 0, "ns": 0})
+            batches = {b["batch_size"]: b for b in stats["batch_stats"]}
+            self.assertEqual(sorted(batches), [1, 3])
+            self.assertEqual(batches[3]["compute_infer"]["count"], 2)
+            self.assertEqual(batches[1]["compute_input"]["count"], 1)
+            self.assertEqual(stats["memory_usage"][0]["type"], "CPU")
+            self.assertEqual(stats["response_stats"], {})
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 if __name__ == "__main__":
     t.main()

@@ -48,7 +48,10 @@ class OnnxBackend : public Backend {
     }
     // Inputs that do not fit the model are the caller's to fix; a failure
     // while running inputs that do is the model's.
+    const auto start = Clock::now();
     auto bound = session_->BindInputs(request.inputs);
+    const auto bound_at = Clock::now();
+    response.input_time = bound_at - start;
     if (!bound.ok()) {
       response.status = bound.status();
       return;
@@ -59,6 +62,7 @@ class OnnxBackend : public Backend {
     options.cancelled = request.cancelled;
     options.memory = request.memory;
     auto outputs = session_->RunBound(*bound, request.outputs, options);
+    response.infer_time = Clock::now() - bound_at;
     if (!outputs.ok() && outputs.status().code() == core::StatusCode::kCancelled) response.fault = Fault::kCaller;
     // A request too large for the per-request limit is the caller's to
     // change; a full process budget stays the server's (503).

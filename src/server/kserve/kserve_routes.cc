@@ -259,11 +259,43 @@ HttpResponse KServeRoutes::ModelStats(const std::string& model, int64_t version)
     w.Uint64(s.queue_depth);
     w.Key("inference_stats");
     w.StartObject();
-    WriteCountNs(w, "success", s.success_count, s.success_ns);
-    WriteCountNs(w, "fail", s.fail_count, s.fail_ns);
-    WriteCountNs(w, "queue", s.queue_count, s.queue_ns);
-    WriteCountNs(w, "compute_infer", s.compute_count, s.compute_ns);
+    WriteCountNs(w, "success", s.success.count, s.success.ns);
+    WriteCountNs(w, "fail", s.fail.count, s.fail.ns);
+    WriteCountNs(w, "queue", s.queue.count, s.queue.ns);
+    WriteCountNs(w, "compute_input", s.compute_input.count, s.compute_input.ns);
+    WriteCountNs(w, "compute_infer", s.compute_infer.count, s.compute_infer.ns);
+    WriteCountNs(w, "compute_output", s.compute_output.count, s.compute_output.ns);
+    WriteCountNs(w, "cache_hit", 0, 0);  // no response cache yet
+    WriteCountNs(w, "cache_miss", 0, 0);
     w.EndObject();
+    w.Key("response_stats");  // decoupled models only
+    w.StartObject();
+    w.EndObject();
+    w.Key("batch_stats");
+    w.StartArray();
+    for (const auto& [size, batch] : s.batches) {
+      w.StartObject();
+      w.Key("batch_size");
+      w.Int64(size);
+      WriteCountNs(w, "compute_input", batch.count, batch.input_ns);
+      WriteCountNs(w, "compute_infer", batch.count, batch.infer_ns);
+      WriteCountNs(w, "compute_output", batch.count, batch.output_ns);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("memory_usage");
+    w.StartArray();
+    if (s.memory_bytes > 0) {
+      w.StartObject();
+      w.Key("type");
+      WriteString(w, "CPU");
+      w.Key("id");
+      w.Int64(0);
+      w.Key("byte_size");
+      w.Uint64(s.memory_bytes);
+      w.EndObject();
+    }
+    w.EndArray();
     w.EndObject();
   }
   w.EndArray();
