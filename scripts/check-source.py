@@ -61,6 +61,7 @@ THIRD_PARTY = [
     ("oneapi/dnnl", ["engine/kernels", "engine/runtime", "engine/optimizer", "engine", "cli"]),
     ("curl/", ["fetch"]),
     ("openssl/", ["fetch", "server/http"]),
+    ("zlib.h", ["server/http"]),
     ("boost/beast", ["server/http", "server/kserve", "cli"]),
     ("boost/asio", ["server/http", "server/kserve", "cli"]),
     ("rapidjson/", ["server/kserve"]),

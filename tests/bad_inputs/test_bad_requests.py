@@ -7,12 +7,14 @@ resident memory must stay bounded over the whole suite (run twice).
 
   /usr/bin/python3 tests/bad_inputs/test_bad_requests.py --berth build/berth
 """
+import gzip
 import json
 import os
 import select
 import socket
 import sys
 import time
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import berth_testlib as t  # noqa: E402
@@ -63,6 +65,9 @@ def a_million_outputs():
     outputs = b",".join([b'{"name":"z"}'] * 1_000_000)
     return infer_json(b'{"inputs":' + json.dumps(VALID_INPUTS).encode() + b',"outputs":[' + outputs + b"]}")
 
+
+# 65 MiB of zeros in about 64 KB: past the 64 MiB body limit once inflated.
+GZIP_BOMB = gzip.compress(b"\0" * (65 << 20), 9)
 
 # (name, expected status, raw request bytes or a callable(port) -> response)
 CASES = [
@@ -184,6 +189,21 @@ CASES = [
         b"]}]}")),
     ("timeout_parameter_not_an_integer", 400, infer_json({"inputs": VALID_INPUTS, "parameters": {"timeout": "1s"}})),
     ("timeout_parameter_negative", 400, infer_json({"inputs": VALID_INPUTS, "parameters": {"timeout": -1}})),
+    # Content-Encoding: bombs stop at --max-request-bytes (64 MiB here) while inflating.
+    ("gzip_bomb", 413, http_request(b"POST", INFER, GZIP_BOMB, (b"Content-Encoding: gzip",))),
+    ("deflate_bomb", 413, http_request(b"POST", INFER, zlib.compress(b"\0" * (65 << 20), 9),
+                                       (b"Content-Encoding: deflate",))),
+    ("nested_gzip_bomb", 400, http_request(b"POST", INFER, gzip.compress(GZIP_BOMB, 9), (b"Content-Encoding: gzip",))),
+    ("truncated_gzip", 400, http_request(b"POST", INFER, gzip.compress(json.dumps({"inputs": VALID_INPUTS}).encode())[:-12],
+                                         (b"Content-Encoding: gzip",))),
+    ("content_encoding_list", 415, http_request(b"POST", INFER, gzip.compress(gzip.compress(b"{}")),
+                                                (b"Content-Encoding: gzip, gzip",))),
+    ("content_encoding_br", 415, http_request(b"POST", INFER, b"\x0b\x01\x80{}\x03", (b"Content-Encoding: br",))),
+    # Raw binary requests (Inference-Header-Content-Length: 0).
+    ("raw_binary_body_of_the_wrong_size", 400, http_request(b"POST", b"/v2/models/digits/infer", b"\0" * 10,
+                                                            (b"Inference-Header-Content-Length: 0",))),
+    ("raw_binary_for_a_model_with_two_inputs", 400, http_request(b"POST", INFER, b"\0" * 32,
+                                                                 (b"Inference-Header-Content-Length: 0",))),
 ]
 
 
@@ -215,6 +235,7 @@ class BadRequestSuite(t.unittest.TestCase):
         for datatype in ("INT8", "BOOL"):
             t.identity_model(os.path.join(cls.repo, f"id_{datatype.lower()}", "1", "model.onnx"), datatype)
         t.shape_from_values_models(cls.repo)
+        t.copy_digits(cls.repo)
         # A fixed number of I/O threads (each has its own malloc arena), so the
         # RSS bounds below do not depend on the machine's core count; a request
         # timeout that a 12 MB body on a busy machine still meets.

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """End-to-end: every route, JSON and binary tensors (every datatype), version
 routing. Each class starts its own `berth serve` on a free loopback port."""
+import gzip
 import json
 import os
 import socket
 import subprocess
+import zlib
 
 import numpy as np
 
@@ -571,6 +573,133 @@ class TritonStatistics(t.unittest.TestCase):
             self.assertEqual(stats["response_stats"], {})
         finally:
             self.assertEqual(server.stop(), 0)
+
+
+class RawBinaryRequests(t.unittest.TestCase):
+    """Triton's raw binary request: Inference-Header-Content-Length 0 and the
+    body the only input's bytes; the shape comes from the model, its one
+    variable dimension from the byte count; every output comes back binary."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = t.temp_dir("berth-raw-")
+        t.copy_digits(cls.repo)
+        t.binary_model(os.path.join(cls.repo, "add", "1", "model.onnx"), "Add")
+        cls.server = t.BerthServer(["--model-repository", cls.repo])
+        cls.server.wait_ready()
+        with open(os.path.join(t.ROOT, "examples", "requests", "digits.json")) as f:
+            cls.request = json.load(f)
+        cls.image = np.array(cls.request["inputs"][0]["data"], dtype=np.float32)
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0
+
+    def raw(self, model, body):
+        return t.request(self.server.port, "POST", f"/v2/models/{model}/infer", body=body,
+                         headers={"Inference-Header-Content-Length": "0",
+                                  "Content-Type": "application/octet-stream"})
+
+    def test_raw_body_gives_the_json_answer(self):
+        status, body = t.post_json(self.server.port, "/v2/models/digits/infer", self.request)
+        self.assertEqual(status, 200)
+        json_label = next(o for o in body["outputs"] if o["name"] == "label")["data"]
+        status, headers, data = self.raw("digits", self.image.tobytes())
+        self.assertEqual(status, 200, data[:300])
+        header, blobs = t.decode_binary_response(headers, data)
+        self.assertEqual(np.frombuffer(blobs["label"], dtype=np.int64).tolist(), json_label)
+        probabilities = next(o for o in header["outputs"] if o["name"] == "probabilities")
+        self.assertEqual(probabilities["shape"], [1, 10])
+
+    def test_the_variable_dimension_comes_from_the_byte_count(self):
+        two = np.concatenate([self.image, self.image[::-1].copy()])
+        status, headers, data = self.raw("digits", two.tobytes())
+        self.assertEqual(status, 200, data[:300])
+        header, blobs = t.decode_binary_response(headers, data)
+        self.assertEqual(np.frombuffer(blobs["label"], dtype=np.int64).shape, (2,))
+
+    def test_wrong_sizes_and_several_inputs_are_400(self):
+        for model, body, words in (("digits", b"\0" * 10, "does not fill input 'image'"),
+                                   ("add", b"\0" * 32, "one input"),
+                                   ("digits", b"", "no body")):
+            status, _, data = self.raw(model, body)
+            self.assertEqual(status, 400, (model, data))
+            self.assertIn(words, json.loads(data)["error"])
+
+
+class CompressedBodies(t.unittest.TestCase):
+    """Content-Encoding gzip and deflate request bodies are inflated (the
+    body limit applies to the inflated size, while inflating); other codings
+    are 415; responses are compressed when Accept-Encoding asks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.repo = t.temp_dir("berth-gzip-")
+        t.copy_digits(cls.repo)
+        cls.server = t.BerthServer(["--model-repository", cls.repo, "--max-request-bytes", "1MiB"])
+        cls.server.wait_ready()
+        with open(os.path.join(t.ROOT, "examples", "requests", "digits.json"), "rb") as f:
+            cls.body = f.read()
+        status, expected = t.post_json(cls.server.port, "/v2/models/digits/infer", json.loads(cls.body))
+        assert status == 200
+        cls.label = next(o for o in expected["outputs"] if o["name"] == "label")["data"]
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.server.stop() == 0
+
+    def post(self, body, encoding, accept=None):
+        headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+        if accept:
+            headers["Accept-Encoding"] = accept
+        return t.request(self.server.port, "POST", "/v2/models/digits/infer", body=body, headers=headers)
+
+    def label_of(self, data):
+        return next(o for o in json.loads(data)["outputs"] if o["name"] == "label")["data"]
+
+    def test_gzip_and_deflate_bodies_are_accepted(self):
+        for encoding, body in (("gzip", gzip.compress(self.body)), ("deflate", zlib.compress(self.body)),
+                               ("deflate", zlib.compress(self.body, wbits=-15)),  # raw RFC 1951
+                               ("identity", self.body)):
+            status, _, data = self.post(body, encoding)
+            self.assertEqual(status, 200, (encoding, data[:200]))
+            self.assertEqual(self.label_of(data), self.label, encoding)
+
+    def test_other_codings_and_lists_are_415(self):
+        for encoding in ("br", "gzip, gzip", "compress"):
+            status, _, data = self.post(gzip.compress(self.body), encoding)
+            self.assertEqual(status, 415, encoding)
+            self.assertIn("Content-Encoding", json.loads(data)["error"])
+
+    def test_a_bomb_stops_at_the_limit(self):
+        bomb = gzip.compress(b" " * (2 << 20), compresslevel=9)  # 2 MiB of spaces, about 2 KB
+        self.assertLess(len(bomb), 4096)
+        before = self.server.rss_bytes()
+        for _ in range(20):
+            status, _, data = self.post(bomb, "gzip")
+            self.assertEqual(status, 413, data[:200])
+        self.assertIn(b"once decompressed", data)
+        self.assertLess(self.server.rss_bytes() - before, 16 << 20)
+        status, _, data = self.post(gzip.compress(self.body)[:-20], "gzip")  # truncated
+        self.assertEqual(status, 400)
+        self.assertIn(b"cannot be decompressed", data)
+        self.assertEqual(t.request(self.server.port, "GET", "/v2/health/ready")[0], 200)
+
+    def test_responses_are_compressed_when_asked(self):
+        status, headers, data = self.post(self.body, "identity", accept="gzip, deflate")
+        self.assertEqual((status, headers.get("content-encoding")), (200, None))  # under 1 KiB: as it is
+        # /metrics is several KiB.
+        status, headers, data = t.request(self.server.port, "GET", "/metrics",
+                                          headers={"Accept-Encoding": "br;q=1, gzip;q=0.5"})
+        self.assertEqual((status, headers.get("content-encoding"), headers.get("vary")),
+                         (200, "gzip", "Accept-Encoding"))
+        self.assertIn(b"berth_build_info", gzip.decompress(data))
+        status, headers, data = t.request(self.server.port, "GET", "/metrics",
+                                          headers={"Accept-Encoding": "deflate, gzip;q=0"})
+        self.assertEqual(headers.get("content-encoding"), "deflate")
+        self.assertIn(b"berth_build_info", zlib.decompress(data))
+        status, headers, data = t.request(self.server.port, "GET", "/metrics")
+        self.assertEqual(headers.get("content-encoding"), None)
 
 
 if __name__ == "__main__":

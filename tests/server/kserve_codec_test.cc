@@ -217,5 +217,35 @@ TEST(KServeCodec, ChargesTheResponse) {
   EXPECT_GT(account->in_use(), 0u);  // held until the response is written and the account goes
 }
 
+TEST(KServeCodec, RawBinaryRequestsTakeTheirShapeFromTheModel) {
+  std::vector<TensorSpec> inputs = {{"image", core::DataType::kFloat32, true, {-1, 4}}};
+  std::vector<float> values = {1, 2, 3, 4, 5, 6, 7, 8};
+  std::string body(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  auto parsed = ParseRawBinaryRequest(body, inputs);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->binary_output_default);
+  const core::Tensor& tensor = parsed->request.inputs.at(0).second.tensor();
+  EXPECT_EQ(tensor.shape(), (core::TensorShape{2, 4}));
+  EXPECT_FLOAT_EQ(tensor.data<float>()[7], 8);
+
+  auto ragged = ParseRawBinaryRequest(body.substr(0, 12), inputs);
+  ASSERT_FALSE(ragged.ok());
+  EXPECT_NE(ragged.status().message().find("does not fill input 'image' (FP32 [-1,4]: 16 bytes"), std::string::npos)
+      << ragged.status().message();
+  std::vector<TensorSpec> fixed = {{"x", core::DataType::kInt32, true, {2}}};
+  EXPECT_TRUE(ParseRawBinaryRequest(std::string(8, '\0'), fixed).ok());
+  EXPECT_FALSE(ParseRawBinaryRequest(std::string(16, '\0'), fixed).ok());
+  std::vector<TensorSpec> two_variable = {{"x", core::DataType::kFloat32, true, {-1, -1}}};
+  EXPECT_NE(ParseRawBinaryRequest(body, two_variable).status().message().find("more than one variable"),
+            std::string::npos);
+  std::vector<TensorSpec> two_inputs = {inputs[0], fixed[0]};
+  EXPECT_NE(ParseRawBinaryRequest(body, two_inputs).status().message().find("one input"), std::string::npos);
+  // BYTES: the body is one element.
+  std::vector<TensorSpec> text = {{"text", core::DataType::kString, true, {-1}}};
+  auto string = ParseRawBinaryRequest("hello", text);
+  ASSERT_TRUE(string.ok()) << string.status().ToString();
+  EXPECT_EQ(string->request.inputs[0].second.tensor().data<std::string>()[0], "hello");
+}
+
 }  // namespace
 }  // namespace berth::server

@@ -37,20 +37,6 @@ std::string_view HttpDate() {
   return {text, length};
 }
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
-
 bool IsPeerGone(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
@@ -159,6 +145,7 @@ void HttpConnection::BeginRequest() {
   target_.clear();
   keep_alive_ = false;
   http10_ = false;
+  response_coding_ = ContentCoding::kIdentity;
   SetDeadline(Seconds(context_.options.request_timeout_secs));
   http::async_read_header(socket_, buffer_, *parser_,
                           [self = shared_from_this()](error_code ec, size_t n) { self->OnHeader(ec, n); });
@@ -171,6 +158,7 @@ void HttpConnection::OnHeader(error_code ec, size_t) {
   target_.assign(message.target().data(), message.target().size());
   keep_alive_ = parser_->keep_alive();
   http10_ = message.version() == 10;
+  response_coding_ = PreferredResponseCoding(message[http::field::accept_encoding]);
   const auto& options = context_.options;
   if (target_.size() > options.max_uri_bytes) {
     return Fail(414, fmt::format("the request target is longer than {} bytes", options.max_uri_bytes));
@@ -184,14 +172,14 @@ void HttpConnection::OnHeader(error_code ec, size_t) {
   if (transfer_encodings > 0) {
     if (content_lengths > 0) return Fail(400, "both Content-Length and Transfer-Encoding are present");
     if (transfer_encodings > 1) return Fail(400, "more than one Transfer-Encoding header");
-    std::string_view coding = Trim(message[http::field::transfer_encoding]);
-    if (!IEquals(coding, "chunked")) {
+    std::string_view coding = TrimOws(message[http::field::transfer_encoding]);
+    if (!TokenEquals(coding, "chunked")) {
       if (!parser_->chunked()) return Fail(400, "Transfer-Encoding must end with chunked");
       return Fail(501, fmt::format("transfer coding '{}' is not supported (only chunked)", coding));
     }
   }
   if (message.count(http::field::content_length) == 1) {
-    std::string_view length = Trim(message[http::field::content_length]);
+    std::string_view length = TrimOws(message[http::field::content_length]);
     if (length.empty() || length.find_first_not_of("0123456789") != std::string_view::npos) {
       return Fail(400, "Content-Length must be a single decimal number");
     }
@@ -215,7 +203,7 @@ void HttpConnection::OnHeader(error_code ec, size_t) {
   }
   std::string_view expect = message[http::field::expect];
   if (!expect.empty()) {
-    if (!IEquals(Trim(expect), "100-continue")) return Fail(417, "only 'Expect: 100-continue' is supported");
+    if (!TokenEquals(TrimOws(expect), "100-continue")) return Fail(417, "only 'Expect: 100-continue' is supported");
     if (!parser_->is_done()) {
       continue_line_ = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(socket_, asio::buffer(continue_line_), [self = shared_from_this()](error_code ec, size_t) {
@@ -283,10 +271,36 @@ void HttpConnection::Fail(unsigned status, std::string_view message) {
   Respond(std::move(response));
 }
 
+bool HttpConnection::DecodeBody() {
+  auto& message = parser_->get();
+  auto coding = ParseContentEncoding(message[http::field::content_encoding]);
+  if (!coding.ok()) {
+    Respond(ErrorResponse(415, coding.status().message()));
+    return false;
+  }
+  if (*coding == ContentCoding::kIdentity) return true;
+  // Inflating stops at the body limit, so a small bomb costs at most that.
+  auto decoded = Inflate(message.body(), *coding, context_.options.max_request_bytes);
+  if (!decoded.ok()) {
+    const bool too_large = decoded.status().code() == core::StatusCode::kResourceExhausted;
+    Respond(ErrorResponse(too_large ? 413 : 400, decoded.status().message()));
+    return false;
+  }
+  core::Status charged = memory_->Charge(decoded->size(), "the decompressed request body");
+  if (!charged.ok()) {
+    Respond(ErrorResponse(charged));
+    return false;
+  }
+  message.body() = std::move(decoded).value();
+  message.erase(http::field::content_encoding);
+  return true;
+}
+
 void HttpConnection::Dispatch() {
   ClearDeadline();  // a queued inference may take as long as it takes
   state_ = State::kHandling;
   if (!match_.error.ok()) return Respond(ErrorResponse(match_.error));
+  if (!DecodeBody()) return;
   if (probe_only_ && !(match_.route && match_.route->probe && match_.method_allowed)) {
     HttpResponse response = ErrorResponse(503, "too many open connections");
     response.close = true;
@@ -353,6 +367,12 @@ void HttpConnection::Respond(HttpResponse response) {
   }
   const bool close = response.close || !keep_alive_ || body_pending_ || probe_only_ ||
                      context_.draining.load(std::memory_order_relaxed);
+  constexpr size_t kCompressFrom = 1024;  // below this the header costs more than it saves
+  if (response_coding_ != ContentCoding::kIdentity && response.body.size() >= kCompressFrom) {
+    response.body = Compress(response.body, response_coding_);
+    response.headers.emplace_back("Content-Encoding", std::string(ContentCodingName(response_coding_)));
+    response.headers.emplace_back("Vary", "Accept-Encoding");
+  }
   header_out_.clear();
   fmt::format_to(std::back_inserter(header_out_),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nDate: {}\r\n", response.status,

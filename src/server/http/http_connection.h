@@ -15,6 +15,12 @@
 //   duplicate Content-Length, Content-Length with
 //   Transfer-Encoding, several Transfer-Encodings,
 //   chunked not last, malformed chunks/headers         400 (501 for unknown transfer codings)
+//   Content-Encoding other than gzip/deflate/identity,
+//   or a list of codings                               415
+//   gzip/deflate body > --max-request-bytes inflated   413, inflating stops at the limit
+//   corrupt or truncated gzip/deflate body             400
+// Responses of 1 KiB and more are compressed when Accept-Encoding allows
+// gzip or deflate.
 //   request not complete within --request-timeout-secs 408
 //   no request for --idle-timeout-secs                 connection closed quietly
 // A connection that answered an error it cannot recover from (the body was
@@ -43,6 +49,7 @@
 
 #include "core/memory_budget.h"
 #include "server/http/auth.h"
+#include "server/http/http_compression.h"
 #include "server/http/http_message.h"
 #include "server/http/http_metrics.h"
 #include "server/http/route_table.h"
@@ -92,6 +99,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void ReadBody();
   void OnBody(error_code ec, size_t bytes);
   void Dispatch();
+  // Undoes the body's Content-Encoding in place; false when it answered
+  // instead (415 unknown coding, 413 too large once inflated, 400 corrupt).
+  bool DecodeBody();
   // While a handler works on a request, one read on the socket notices a
   // client that hangs up (and cancels the request's work); bytes that arrive
   // instead (a pipelined request) are kept for later.
@@ -137,10 +147,11 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   std::string target_;
   bool keep_alive_ = false;
   bool http10_ = false;
-  bool body_pending_ = false;                     // the request's body was not (fully) read
-  std::shared_ptr<std::atomic<bool>> cancelled_;  // the handler's, set when the client hangs up
-  std::shared_ptr<core::MemoryAccount> memory_;   // the current request's; its body is charged to it
-  bool watching_ = false;                         // WatchForHangup's read is outstanding
+  bool body_pending_ = false;                                 // the request's body was not (fully) read
+  std::shared_ptr<std::atomic<bool>> cancelled_;              // the handler's, set when the client hangs up
+  std::shared_ptr<core::MemoryAccount> memory_;               // the current request's; its body is charged to it
+  ContentCoding response_coding_ = ContentCoding::kIdentity;  // from the request's Accept-Encoding
+  bool watching_ = false;                                     // WatchForHangup's read is outstanding
   enum class AfterWatch { kNothing, kNextRequest, kLinger } after_watch_ = AfterWatch::kNothing;
   std::chrono::steady_clock::time_point request_start_;
 

@@ -1,9 +1,25 @@
 #include "server/http/http_message.h"
 
+#include <cctype>
+
 #include "core/logging.h"
 #include "core/utf8.h"
 
 namespace berth::server {
+
+std::string_view TrimOws(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return value;
+}
+
+bool TokenEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
 
 unsigned HttpStatusFor(core::StatusCode code) {
   switch (code) {

@@ -39,6 +39,11 @@ using HttpRespond = std::function<void(HttpResponse)>;
 //   Cancelled -> 499,
 //   Internal (the model's or the server's fault) -> 500.
 unsigned HttpStatusFor(core::StatusCode code);
+
+// Header value helpers: optional whitespace (spaces, tabs) off both ends,
+// and ASCII case-insensitive comparison of tokens ("gzip", "chunked").
+std::string_view TrimOws(std::string_view value);
+bool TokenEquals(std::string_view a, std::string_view b);
 std::string_view HttpReasonPhrase(unsigned status);
 
 HttpResponse JsonResponse(unsigned status, std::string body);

@@ -452,6 +452,65 @@ Result<KServeInferRequest> ParseInferRequest(std::string_view body, std::optiona
   return parsed;
 }
 
+Result<KServeInferRequest> ParseRawBinaryRequest(std::string_view body, const std::vector<TensorSpec>& inputs,
+                                                 std::shared_ptr<core::MemoryAccount> memory) {
+  if (inputs.size() != 1) {
+    return InvalidArgument(
+        "a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input; this one has {}",
+        inputs.size());
+  }
+  const TensorSpec& input = inputs.front();
+  if (body.empty()) return InvalidArgument("a raw binary request (Inference-Header-Content-Length: 0) has no body");
+  if (!input.rank_known) {
+    return InvalidArgument("input '{}' has no fixed rank: a raw binary request cannot give its shape", input.name);
+  }
+  const std::string wire_name(core::DataTypeWireName(input.dtype));
+  const std::string declared = fmt::format("{} {}", wire_name, core::ShapeToString(input.shape));
+  core::TensorShape shape = input.shape;
+  int variable = -1;
+  uint64_t fixed = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] >= 0) {
+      fixed *= static_cast<uint64_t>(shape[i]);
+      continue;
+    }
+    if (variable >= 0) {
+      return InvalidArgument(
+          "input '{}' is {} with more than one variable dimension: a raw binary request cannot "
+          "give its shape",
+          input.name, declared);
+    }
+    variable = static_cast<int>(i);
+  }
+  if (input.dtype == DataType::kString) {
+    // The body is one BYTES element.
+    if (fixed != 1)
+      return InvalidArgument("input '{}' is {}: a raw binary body is one BYTES element", input.name, declared);
+    if (variable >= 0) shape[static_cast<size_t>(variable)] = 1;
+  } else {
+    const uint64_t row = fixed * core::DataTypeSize(input.dtype);
+    if (row == 0 || body.size() % row != 0 || (variable < 0 && body.size() != row)) {
+      return InvalidArgument("a raw binary body of {} bytes does not fill input '{}' ({}: {} bytes{})", body.size(),
+                             input.name, declared, row, variable >= 0 ? " per step of its variable dimension" : "");
+    }
+    if (variable >= 0) shape[static_cast<size_t>(variable)] = static_cast<int64_t>(body.size() / row);
+  }
+  std::optional<core::AccountedAllocator> accounted;
+  core::Allocator& allocator =
+      memory ? static_cast<core::Allocator&>(accounted.emplace(core::HeapAllocator(), memory)) : core::HeapAllocator();
+  ASSIGN_OR_RETURN(core::Tensor tensor, CreateInput(input.dtype, shape, allocator, input.name));
+  if (input.dtype == DataType::kString) {
+    tensor.data<std::string>()[0].assign(body.data(), body.size());
+  } else if (!body.empty()) {
+    std::memcpy(tensor.raw_data(), body.data(), body.size());
+  }
+  KServeInferRequest parsed;
+  parsed.binary_output_default = true;
+  parsed.request.inputs.emplace_back(input.name, std::move(tensor));
+  parsed.request.memory = std::move(memory);
+  return parsed;
+}
+
 Result<EncodedInferResponse> EncodeInferResponse(const InferResponse& response, const KServeInferRequest& request,
                                                  core::MemoryAccount* memory) {
   EncodedInferResponse encoded;

@@ -24,6 +24,7 @@
 
 #include "core/status.h"
 #include "server/infer_request.h"
+#include "server/model_config.h"
 #include "server/model_config.pb.h"
 
 namespace berth::server {
@@ -51,6 +52,15 @@ core::Result<size_t> ParseInferenceHeaderLength(std::string_view value, size_t b
 core::Result<KServeInferRequest> ParseInferRequest(std::string_view body, std::optional<size_t> json_length,
                                                    const JsonLimits& limits,
                                                    std::shared_ptr<core::MemoryAccount> memory = nullptr);
+
+// Triton's raw binary request: Inference-Header-Content-Length 0 and the
+// body the bytes of the model's only input, `input`. The datatype and shape
+// come from the model; at most one variable dimension (-1) is resolved from
+// the byte count (for BYTES, the body is one element). Every output comes
+// back binary. A model with several inputs, or a body that does not fill
+// the shape, is InvalidArgument. Charges `memory` as ParseInferRequest does.
+core::Result<KServeInferRequest> ParseRawBinaryRequest(std::string_view body, const std::vector<TensorSpec>& inputs,
+                                                       std::shared_ptr<core::MemoryAccount> memory = nullptr);
 
 struct EncodedInferResponse {
   std::string body;

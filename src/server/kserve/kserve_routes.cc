@@ -392,7 +392,12 @@ void KServeRoutes::Infer(HttpExchange& exchange) {
     }
     json_length = *parsed;
   }
-  auto parsed = ParseInferRequest(request.body(), json_length, limits_, exchange.memory);
+  auto parsed = [&]() -> core::Result<KServeInferRequest> {
+    if (json_length != 0) return ParseInferRequest(request.body(), json_length, limits_, exchange.memory);
+    // Triton's raw binary request: the body is the only input's bytes.
+    ASSIGN_OR_RETURN(server::ModelMetadata metadata, server_.GetModelMetadata(model_name, version));
+    return ParseRawBinaryRequest(request.body(), metadata.inputs, exchange.memory);
+  }();
   if (!parsed.ok()) {
     HttpResponse response = ErrorResponse(parsed.status());
     response.model = model_name;
