@@ -34,6 +34,7 @@ FOLDERS = [
     ("server/kserve", "server/kserve"),
     ("server", "server"),
     ("fetch", "fetch"),
+    ("llm", "llm"),
     ("cli", "cli"),
 ]
 
@@ -51,6 +52,7 @@ FLOORS = {
     "server/http": ["core", "server"],
     "server/kserve": ["core", "server", "server/http"],
     "fetch": ["core"],
+    "llm": ["core"],
     "cli": [floor for _, floor in FOLDERS],
 }
 

@@ -1,9 +1,10 @@
-// berth inspect MODEL.onnx: inputs, outputs, opsets, op histogram, parameter
+// berth inspect MODEL.onnx (MODEL.gguf: cli/inspect_gguf.cc): inputs, outputs, opsets, op histogram, parameter
 // count, and the ops berth cannot run.
 #include <map>
 #include <set>
 
 #include "cli/command.h"
+#include "cli/inspect_gguf.h"
 #include "engine/kernels/builtin_kernels.h"
 #include "engine/onnx/model_loader.h"
 #include "engine/optimizer/graph_optimizer.h"
@@ -92,11 +93,12 @@ void AddInspectCommand(CLI::App& app, int* exit_code) {
   auto optimized = std::make_shared<bool>(false);
   auto dump = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("inspect", "Show a model's inputs, outputs, opsets, ops and parameters");
-  cmd->add_option("model", *path, "ONNX model file")->required();
+  cmd->add_option("model", *path, "ONNX model file, or a GGUF language model (.gguf)")->required();
   cmd->add_flag("--optimized", *optimized, "describe the graph after berth's optimizer (fused ops)");
   cmd->add_flag("--nodes", *dump, "list every node with its inputs' static types");
   cmd->callback([path, optimized, dump, exit_code] {
-    core::Status status = Inspect(*path, *optimized, *dump);
+    const bool gguf = path->size() >= 5 && path->compare(path->size() - 5, 5, ".gguf") == 0;
+    core::Status status = gguf ? InspectGguf(*path) : Inspect(*path, *optimized, *dump);
     *exit_code = status.ok() ? 0 : ReportError(status);
   });
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""`berth inspect` on GGUF files: a small well-formed file described, and
+malformed ones refused with one line naming the problem and exit 1."""
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BERTH = os.environ.get("BERTH", "build/berth")
+
+
+def string(s):
+    data = s.encode()
+    return struct.pack("<Q", len(data)) + data
+
+
+def gguf(kvs, tensors, data, version=3):
+    """kvs: list of (key, type id, packed value); tensors: (name, dims, type, offset)."""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for key, kind, value in kvs:
+        out += string(key) + struct.pack("<I", kind) + value
+    for name, dims, kind, offset in tensors:
+        out += string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        out += struct.pack("<IQ", kind, offset)
+    out += b"\0" * (-len(out) % 32)
+    return out + data
+
+
+GOOD = gguf([("general.architecture", 8, string("llama")),
+             ("general.name", 8, string("tiny")),
+             ("llama.context_length", 4, struct.pack("<I", 256)),
+             ("tokenizer.ggml.model", 8, string("llama")),
+             ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 3) + string("<s>") + string("</s>") + string("a")),
+             ("tokenizer.chat_template", 8, string("{{ messages }}"))],
+            [("token_embd.weight", [4, 3], 0, 0), ("output.weight", [32, 2], 8, 64)],
+            b"\1" * (64 + 68))
+
+
+class InspectGguf(unittest.TestCase):
+    def run_inspect(self, data):
+        with tempfile.NamedTemporaryFile(suffix=".gguf") as f:
+            f.write(data)
+            f.flush()
+            return subprocess.run([BERTH, "inspect", f.name], capture_output=True, text=True, timeout=30)
+
+    def test_a_well_formed_file_is_described(self):
+        result = self.run_inspect(GOOD)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = result.stdout
+        for line in ("architecture: llama", "name: tiny", "context length: 256", "vocabulary: 3 tokens (llama)",
+                     "parameters: 76", "chat template:\n{{ messages }}", "metadata:"):
+            self.assertIn(line, out)
+        self.assertRegex(out, r"F32 +1 tensors")
+        self.assertRegex(out, r"Q8_0 +1 tensors")
+
+    def test_malformed_files_are_one_line_errors(self):
+        cases = [
+            (b"GGUX" + GOOD[4:], "not a GGUF file"),
+            (GOOD[:-1], "goes past the end of the data section"),
+            (gguf([("k", 9, struct.pack("<IQ", 9, 1) * 50)], [], b""), "array of arrays"),
+            (gguf([], [("t", [33], 8, 0)], b"\0" * 64), "not a multiple of its block of 32"),
+        ]
+        for data, words in cases:
+            result = self.run_inspect(data)
+            self.assertEqual(result.returncode, 1, words)
+            self.assertIn(words, result.stderr)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+
+if __name__ == "__main__":
+    if "--berth" in sys.argv:
+        i = sys.argv.index("--berth")
+        BERTH = os.path.abspath(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
+    unittest.main(verbosity=2)
