@@ -8,6 +8,16 @@
 #include <vector>
 
 namespace berth::core {
+namespace {
+
+// Raises `peak` to `value` if it is higher, against concurrent raisers.
+void RaiseTo(std::atomic<uint64_t>& peak, uint64_t value) {
+  uint64_t seen = peak.load(std::memory_order_relaxed);
+  while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
 
 bool MemoryBudget::TryCharge(uint64_t bytes) {
   uint64_t used = in_use_.load(std::memory_order_relaxed);
@@ -26,11 +36,7 @@ void MemoryBudget::CountRefusal(bool request_limit) {
   (request_limit ? request_refusals_ : process_refusals_).fetch_add(1, std::memory_order_relaxed);
 }
 
-void MemoryBudget::NotePeak(uint64_t value) {
-  uint64_t peak = peak_.load(std::memory_order_relaxed);
-  while (value > peak && !peak_.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
-  }
-}
+void MemoryBudget::NotePeak(uint64_t value) { RaiseTo(peak_, value); }
 
 MemoryAccount::~MemoryAccount() {
   if (budget_) budget_->Release(in_use_.load(std::memory_order_relaxed));
@@ -56,10 +62,7 @@ Status MemoryAccount::Charge(uint64_t bytes, std::string_view what) {
         FormatBytes(bytes), what, FormatBytes(budget_->limit()), FormatBytes(budget_->in_use()));
   }
   if (refused.ok()) {
-    uint64_t now = used + bytes;
-    uint64_t peak = peak_.load(std::memory_order_relaxed);
-    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
+    RaiseTo(peak_, used + bytes);
     return refused;
   }
   if (budget_) budget_->CountRefusal(refused.code() == StatusCode::kRequestTooLarge);

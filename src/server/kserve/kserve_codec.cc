@@ -208,17 +208,28 @@ struct BinaryCursor {
   bool present = false;
 };
 
-// An input's tensor, charged to the request's account when there is one.
-Result<core::Tensor> CreateInput(DataType dtype, const core::TensorShape& shape, core::Allocator& allocator,
-                                 std::string_view input_name) {
-  auto tensor = core::Tensor::Create(dtype, shape, allocator);
-  if (tensor.ok()) return tensor;
-  if (auto* accounted = dynamic_cast<core::AccountedAllocator*>(&allocator)) {
-    core::Status refusal = accounted->account().refusal();
-    if (!refusal.ok()) return refusal.WithContext(fmt::format("input '{}'", input_name));
+// Where a request's input tensors come from: the heap, charged to the
+// request's account when it has one; a refused charge is reported as the
+// account's refusal, naming the input.
+class InputAllocator {
+ public:
+  explicit InputAllocator(std::shared_ptr<core::MemoryAccount> memory) : memory_(std::move(memory)) {
+    if (memory_) accounted_.emplace(core::HeapAllocator(), memory_);
   }
-  return tensor.status();
-}
+
+  Result<core::Tensor> Create(DataType dtype, const core::TensorShape& shape, std::string_view input_name) {
+    core::Allocator& allocator = accounted_ ? static_cast<core::Allocator&>(*accounted_) : core::HeapAllocator();
+    auto tensor = core::Tensor::Create(dtype, shape, allocator);
+    if (tensor.ok() || !memory_) return tensor;
+    core::Status refusal = memory_->refusal();
+    if (!refusal.ok()) return refusal.WithContext(fmt::format("input '{}'", input_name));
+    return tensor.status();
+  }
+
+ private:
+  std::shared_ptr<core::MemoryAccount> memory_;
+  std::optional<core::AccountedAllocator> accounted_;
+};
 
 // An upper bound on what RapidJSON's tree of `json` takes while it is built:
 // each value is 16 bytes (an object member 32), held on the parser's stack
@@ -233,7 +244,7 @@ uint64_t JsonTreeBound(std::string_view json) {
   return 40 * (separators + 1) + json.size() + (64 << 10);
 }
 
-Result<NamedValue> ParseInput(const Value& input, size_t index, BinaryCursor& binary, core::Allocator& allocator) {
+Result<NamedValue> ParseInput(const Value& input, size_t index, BinaryCursor& binary, InputAllocator& allocator) {
   if (!input.IsObject()) return InvalidArgument("inputs[{}] must be an object", index);
   const Value* name = Member(input, "name");
   if (!name || !name->IsString() || name->GetStringLength() == 0) {
@@ -290,7 +301,7 @@ Result<NamedValue> ParseInput(const Value& input, size_t index, BinaryCursor& bi
                              core::ShapeToString(shape), View(*datatype), static_cast<uint64_t>(count) * element_size,
                              *binary_size);
     }
-    ASSIGN_OR_RETURN(tensor, CreateInput(*dtype, shape, allocator, input_name));
+    ASSIGN_OR_RETURN(tensor, allocator.Create(*dtype, shape, input_name));
     std::string_view bytes = binary.bytes.substr(binary.offset, *binary_size);
     binary.offset += *binary_size;
     RETURN_IF_ERROR(FillFromBinary(bytes, input_name, count, tensor));
@@ -303,7 +314,7 @@ Result<NamedValue> ParseInput(const Value& input, size_t index, BinaryCursor& bi
                              core::ShapeToString(shape), count,
                              leaves > count ? fmt::format("more than {}", count) : std::to_string(leaves));
     }
-    ASSIGN_OR_RETURN(tensor, CreateInput(*dtype, shape, allocator, input_name));
+    ASSIGN_OR_RETURN(tensor, allocator.Create(*dtype, shape, input_name));
     RETURN_IF_ERROR(FillFromJson(*data, input_name, tensor));
   }
   return NamedValue(input_name, std::move(tensor));
@@ -384,9 +395,7 @@ Result<KServeInferRequest> ParseInferRequest(std::string_view body, std::optiona
   // The parsed tree is charged while it lives, the input tensors while they do.
   core::MemoryReservation tree(memory.get(), JsonTreeBound(json), "the parsed JSON");
   RETURN_IF_ERROR(tree.status());
-  std::optional<core::AccountedAllocator> accounted;
-  core::Allocator& allocator =
-      memory ? static_cast<core::Allocator&>(accounted.emplace(core::HeapAllocator(), memory)) : core::HeapAllocator();
+  InputAllocator allocator(memory);
 
   // One pool sized to the text: large requests get large (mmap-backed) chunks
   // that go back to the system as soon as the request is parsed.
@@ -495,10 +504,8 @@ Result<KServeInferRequest> ParseRawBinaryRequest(std::string_view body, const st
     }
     if (variable >= 0) shape[static_cast<size_t>(variable)] = static_cast<int64_t>(body.size() / row);
   }
-  std::optional<core::AccountedAllocator> accounted;
-  core::Allocator& allocator =
-      memory ? static_cast<core::Allocator&>(accounted.emplace(core::HeapAllocator(), memory)) : core::HeapAllocator();
-  ASSIGN_OR_RETURN(core::Tensor tensor, CreateInput(input.dtype, shape, allocator, input.name));
+  InputAllocator allocator(memory);
+  ASSIGN_OR_RETURN(core::Tensor tensor, allocator.Create(input.dtype, shape, input.name));
   if (input.dtype == DataType::kString) {
     tensor.data<std::string>()[0].assign(body.data(), body.size());
   } else if (!body.empty()) {

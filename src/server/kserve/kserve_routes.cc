@@ -259,12 +259,14 @@ HttpResponse KServeRoutes::ModelStats(const std::string& model, int64_t version)
     w.Uint64(s.queue_depth);
     w.Key("inference_stats");
     w.StartObject();
-    WriteCountNs(w, "success", s.success.count, s.success.ns);
-    WriteCountNs(w, "fail", s.fail.count, s.fail.ns);
-    WriteCountNs(w, "queue", s.queue.count, s.queue.ns);
-    WriteCountNs(w, "compute_input", s.compute_input.count, s.compute_input.ns);
-    WriteCountNs(w, "compute_infer", s.compute_infer.count, s.compute_infer.ns);
-    WriteCountNs(w, "compute_output", s.compute_output.count, s.compute_output.ns);
+    for (auto [key, stat] : {std::pair{"success", s.success},
+                             {"fail", s.fail},
+                             {"queue", s.queue},
+                             {"compute_input", s.compute_input},
+                             {"compute_infer", s.compute_infer},
+                             {"compute_output", s.compute_output}}) {
+      WriteCountNs(w, key, stat.count, stat.ns);
+    }
     WriteCountNs(w, "cache_hit", 0, 0);  // no response cache yet
     WriteCountNs(w, "cache_miss", 0, 0);
     w.EndObject();
