@@ -1,4 +1,4 @@
-#include "llm/dequantize.h"
+#include "llm/gguf/dequantize.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "llm/vocabulary.h"
+#include "llm/tokenizer/vocabulary.h"
 
 #include <limits>
 

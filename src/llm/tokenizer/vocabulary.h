@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 namespace berth::llm {
 

@@ -1,4 +1,4 @@
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 #include <algorithm>
 #include <cstring>

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "core/status.h"
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 namespace berth::llm {
 
