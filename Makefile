@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build serve test test-all sanitize bench bench-fusions clean
+.PHONY: all deps build serve test test-all sanitize bench bench-fusions clean llm-ref
 
 all: build
 
@@ -22,11 +22,16 @@ build: deps $(BUILD_DIR)/build.ninja
 serve: build
 	$(BUILD_DIR)/berth serve --host $(HOST) --port $(PORT) --model-repository examples/models
 
+# llama.cpp (node-llama-cpp, npm) and its vocabulary files: the reference
+# the LLM tests compare with; they skip, saying so, where it is missing.
+llm-ref:
+	@scripts/install-llama-ref.sh
+
 # Everything but the `slow` label.
-test: build
+test: build llm-ref
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE slow
 
-test-all: build
+test-all: build llm-ref
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # The parsers of outside data under AddressSanitizer + UndefinedBehaviorSanitizer
