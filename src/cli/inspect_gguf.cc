@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 namespace berth::cli {
 namespace {

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto bytes = std::make_shared<std::string>(reinterpret_cast<const char*>(data), size);

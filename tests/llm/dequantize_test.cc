@@ -1,7 +1,7 @@
 // Block dequantization against llama.cpp's own Python reference
 // (gguf-py's quants.py): golden blocks and values made by
 // scripts/make_dequant_golden.py, committed in tests/data/llm/dequant.
-#include "llm/dequantize.h"
+#include "llm/gguf/dequantize.h"
 
 #include <gtest/gtest.h>
 

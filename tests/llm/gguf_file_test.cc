@@ -1,7 +1,7 @@
 // The GGUF reader: a well-formed file read back, and malformed files (the
 // ways GGUF files have crashed parsers before), each refused with a one-line
 // error naming what is wrong. Built in memory by a small writer below.
-#include "llm/gguf_file.h"
+#include "llm/gguf/gguf_file.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The vocabulary of a GGUF file: read back, and the malformed vocabularies
 // that have crashed loaders before refused with one line.
-#include "llm/vocabulary.h"
+#include "llm/tokenizer/vocabulary.h"
 
 #include <gtest/gtest.h>
 
