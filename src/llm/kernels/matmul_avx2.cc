@@ -1,0 +1,27 @@
+// The AVX2 path (x86-64-v3: AVX2, FMA, F16C): x86_256_kernels.inc with int8
+// products through vpmaddubsw + vpmaddwd. Only entered after dispatch has
+// checked the CPU (kernel_isa.h); the rest of the binary stays baseline.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "llm/kernels/block_formats.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+#define BERTH_KERNEL_VNNI 0
+#define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
+
+namespace berth::llm {
+namespace {
+#include "llm/kernels/tile_driver.h"
+#include "llm/kernels/x86_256_kernels.inc"
+}  // namespace
+
+void MatMulAvx2(const MatMulArgs& args) { DriveByType(args); }
+
+}  // namespace berth::llm
+
+#pragma GCC pop_options

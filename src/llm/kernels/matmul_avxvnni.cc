@@ -1,0 +1,27 @@
+// The AVX-VNNI path (AVX2, FMA, F16C and AVX-VNNI): x86_256_kernels.inc with
+// int8 products through the VEX-encoded vpdpbusd / vpdpwssd. Only entered after dispatch has
+// checked the CPU (kernel_isa.h); the rest of the binary stays baseline.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "llm/kernels/block_formats.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+
+#define BERTH_KERNEL_VNNI 1
+#define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
+
+namespace berth::llm {
+namespace {
+#include "llm/kernels/tile_driver.h"
+#include "llm/kernels/x86_256_kernels.inc"
+}  // namespace
+
+void MatMulAvxVnni(const MatMulArgs& args) { DriveByType(args); }
+
+}  // namespace berth::llm
+
+#pragma GCC pop_options

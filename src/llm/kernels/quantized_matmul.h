@@ -1,0 +1,80 @@
+// Products of a weight matrix stored in one of ggml's block formats with rows
+// of activations: the matrix-vector product of generation (one token) and the
+// matrix-matrix product of prompt processing (many tokens).
+//
+// As in ggml, activations are first converted to the weight's "vec_dot
+// type" (ConvertActivations), once per row of activations, and the product
+// then works on the converted rows:
+//   weight F32  -> activations F32      weight Q8_0 -> Q8_0
+//   weight F16  -> F16                  weight Q4_0 -> Q8_0
+//   weight BF16 -> BF16                 weight Q4_K, Q5_K, Q6_K -> Q8_K
+// (Q8_K: a block of 256 values {float d; int8 qs[256]; int16 bsums[16]}).
+//
+// Exactness: every ISA path computes the integer parts of the quantized
+// products exactly (the same integers as ggml's generic code) and differs
+// from the scalar reference only in the order and fusion of the float
+// operations that scale and add them (tests/llm/kernels_test.cc bounds the
+// difference by 2e-6 of the sum of the magnitudes of the terms).
+//
+// Threads and memory: the functions are pure (no state, no allocation,
+// nothing written but `out` / `y`) and safe to call from any number of
+// threads at once. Nothing needs alignment beyond that of the element type:
+// weights and activations may start at any address (ggml's blocks are 18,
+// 34, 144, 176, 210 bytes), y at any float-aligned address.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "llm/gguf/gguf_file.h"
+#include "llm/kernels/kernel_isa.h"
+
+namespace berth::llm {
+
+// Whether MatMul computes with weights of `type`: F32, F16, BF16, Q8_0,
+// Q4_0, Q4_K, Q5_K, Q6_K. The functions below require such a type (a model
+// loader checks its tensors' types with this first).
+bool IsMatMulWeightType(GgmlType type);
+
+// The block size of `type` in values (32 for Q8_0/Q4_0, 256 for the
+// K-quants, 1 for the float types); 0 for types MatMul does not support.
+int64_t MatMulBlockSize(GgmlType type);
+
+// Bytes of one row of `cols` values of `type` (cols a multiple of the block
+// size): ggml's ggml_row_size. Also defined for Q8_K.
+size_t RowBytes(GgmlType type, int64_t cols);
+
+// ggml's "vec_dot_type": what activations are converted to before the
+// product with a weight of `weight` (the table above).
+GgmlType ActivationTypeFor(GgmlType weight);
+
+// Bytes of one activation row of `cols` values converted for `weight`
+// (cols a multiple of the weight's block size):
+// RowBytes(ActivationTypeFor(weight), cols).
+size_t ActivationRowBytes(GgmlType weight, int64_t cols);
+
+// Converts one row of `cols` float activations to ActivationTypeFor(weight)
+// into `out` (ActivationRowBytes(weight, cols) bytes), exactly as llama.cpp
+// does on x86-64 so that products match its results: Q8_0 as ggml's AVX
+// quantize_row_q8_0 (d = max|x| / 127, q = round-half-even(x * (127 /
+// max|x|))), Q8_K as quantize_row_q8_K_ref, F16 with round-to-nearest-even
+// (as F16C), BF16 as ggml_compute_fp32_to_bf16. Every ISA writes the same
+// bytes. The values must be finite (a NaN or infinity gives an unspecified
+// but memory-safe result).
+void ConvertActivations(KernelIsa isa, GgmlType weight, const float* x, int64_t cols, void* out);
+
+// y[t * y_stride + r] = dot(W row r, activation row t) for r in
+// [row_begin, row_end) and t in [0, n_tokens).
+// W: rows of `cols` values of `weight`, row r at weights + r * RowBytes(weight,
+// cols). Activations: n_tokens rows of ActivationRowBytes(weight, cols) bytes
+// each, one after the other, written by ConvertActivations (its Q8_0/Q8_K
+// values are within [-127, 127], which the SIMD paths rely on). Other
+// elements of y are left as they are. Single-threaded: callers split the
+// rows across threads (each call reads all n_tokens activation rows).
+// n_tokens == 1 is the matrix-vector product of generation (streams the
+// weights once); larger n_tokens reuses each decoded weight block across
+// several tokens.
+void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
+            const void* activations, int64_t n_tokens, float* y, int64_t y_stride);
+
+}  // namespace berth::llm

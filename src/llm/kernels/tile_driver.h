@@ -1,0 +1,100 @@
+// How a MatMul call is cut into register tiles, shared by the SIMD kernel
+// files. Internal to llm/kernels.
+//
+// Included by each ISA's file after its `#pragma GCC target`, inside an
+// anonymous namespace, so that every ISA gets its own copy compiled for it
+// (the same inline function compiled for two targets under one name would
+// let the linker pick the wrong one).
+//
+// A kernel K provides:
+//   static constexpr int kRows, kTokens;  // the prompt-processing tile
+//   static constexpr int kVecRows;        // rows per tile of the matrix-vector product
+//   template <int R, int T> static void Run(const Tile&);
+// where Run computes R rows x T tokens over all the columns.
+#pragma once
+
+#ifndef BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE
+#error "tile_driver.h is included by the per-ISA kernel files only"
+#endif
+
+struct Tile {
+  const uint8_t* w;  // first row
+  size_t row_bytes;
+  const uint8_t* a;  // first activation row
+  size_t act_row_bytes;
+  int64_t cols;
+  float* y;  // y for the first row and token
+  int64_t y_stride;
+};
+
+using TileFn = void (*)(const Tile&);
+
+template <class K, int R>
+TileFn TileFor(int tokens) {
+  switch (tokens) {
+    case 1:
+      return &K::template Run<R, 1>;
+    case 2:
+      if constexpr (K::kTokens >= 2) return &K::template Run<R, 2>;
+      break;
+    case 3:
+      if constexpr (K::kTokens >= 3) return &K::template Run<R, 3>;
+      break;
+    case 4:
+      if constexpr (K::kTokens >= 4) return &K::template Run<R, 4>;
+      break;
+    case 5:
+      if constexpr (K::kTokens >= 5) return &K::template Run<R, 5>;
+      break;
+    case 6:
+      if constexpr (K::kTokens >= 6) return &K::template Run<R, 6>;
+      break;
+    case 7:
+      if constexpr (K::kTokens >= 7) return &K::template Run<R, 7>;
+      break;
+    case 8:
+      if constexpr (K::kTokens >= 8) return &K::template Run<R, 8>;
+      break;
+  }
+  return nullptr;
+}
+
+// Tokens per pass over the rows: as many activation rows as fit in about
+// half of a 1 MiB L2 cache, a whole number of token tiles.
+inline int64_t TokenChunk(size_t act_row_bytes, int tokens_per_tile) {
+  const int64_t fit = static_cast<int64_t>((512u << 10) / (act_row_bytes == 0 ? 1 : act_row_bytes));
+  const int64_t tiles = fit / tokens_per_tile;
+  return (tiles < 1 ? 1 : tiles) * tokens_per_tile;
+}
+
+template <class K>
+void DriveTiles(const MatMulArgs& m) {
+  Tile tile{nullptr, m.row_bytes, nullptr, m.activation_row_bytes, m.cols, nullptr, m.y_stride};
+  auto run = [&](TileFn fn, int64_t row, int64_t token) {
+    tile.w = m.weights + row * m.row_bytes;
+    tile.a = m.activations + token * m.activation_row_bytes;
+    tile.y = m.y + token * m.y_stride + row;
+    fn(tile);
+  };
+  if (m.n_tokens == 1) {
+    int64_t r = m.row_begin;
+    for (; r + K::kVecRows <= m.row_end; r += K::kVecRows) run(&K::template Run<K::kVecRows, 1>, r, 0);
+    for (; r < m.row_end; ++r) run(&K::template Run<1, 1>, r, 0);
+    return;
+  }
+  const int64_t chunk = TokenChunk(m.activation_row_bytes, K::kTokens);
+  for (int64_t t0 = 0; t0 < m.n_tokens; t0 += chunk) {
+    const int64_t t_end = t0 + chunk < m.n_tokens ? t0 + chunk : m.n_tokens;
+    for (int64_t r = m.row_begin; r < m.row_end; r += K::kRows) {
+      const int64_t rows = m.row_end - r < K::kRows ? m.row_end - r : K::kRows;
+      for (int64_t t = t0; t < t_end; t += K::kTokens) {
+        const int tokens = static_cast<int>(t_end - t < K::kTokens ? t_end - t : K::kTokens);
+        if (rows == K::kRows) {
+          run(TileFor<K, K::kRows>(tokens), r, t);
+        } else {
+          for (int64_t i = 0; i < rows; ++i) run(TileFor<K, 1>(tokens), r + i, t);
+        }
+      }
+    }
+  }
+}
