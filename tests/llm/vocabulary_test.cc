@@ -13,43 +13,16 @@
 namespace berth::llm {
 namespace {
 
+using testing::Bool;
+using testing::Floats;
 using testing::Gguf;
+using testing::I32;
+using testing::Ints;
+using testing::Kv;
+using testing::Str;
+using testing::Strings;
+using testing::U32;
 using testing::Writer;
-
-// Key/value writers for the metadata of a vocabulary file.
-struct Kv {
-  std::function<void(Writer&)> write;
-};
-Kv Str(std::string key, std::string value) {
-  return {[=](Writer& w) { w.String(key).Put<uint32_t>(8).String(value); }};
-}
-Kv U32(std::string key, uint32_t value) {
-  return {[=](Writer& w) { w.String(key).Put<uint32_t>(4).Put<uint32_t>(value); }};
-}
-Kv I32(std::string key, int32_t value) {
-  return {[=](Writer& w) { w.String(key).Put<uint32_t>(5).Put<int32_t>(value); }};
-}
-Kv Bool(std::string key, bool value) {
-  return {[=](Writer& w) { w.String(key).Put<uint32_t>(7).Put<uint8_t>(value); }};
-}
-Kv Strings(std::string key, std::vector<std::string> values) {
-  return {[=](Writer& w) {
-    w.String(key).Put<uint32_t>(9).Put<uint32_t>(8).Put<uint64_t>(values.size());
-    for (const auto& v : values) w.String(v);
-  }};
-}
-Kv Floats(std::string key, std::vector<float> values) {
-  return {[=](Writer& w) {
-    w.String(key).Put<uint32_t>(9).Put<uint32_t>(6).Put<uint64_t>(values.size());
-    for (float v : values) w.Put<float>(v);
-  }};
-}
-Kv Ints(std::string key, std::vector<int32_t> values, uint32_t element = 5) {
-  return {[=](Writer& w) {
-    w.String(key).Put<uint32_t>(9).Put<uint32_t>(element).Put<uint64_t>(values.size());
-    for (int32_t v : values) w.Put<int32_t>(v);
-  }};
-}
 
 const std::vector<std::string> kTokens = {"<unk>", "<s>", "</s>", "<0x0A>", "<0xff>", "\xe2\x96\x81the", "a"};
 

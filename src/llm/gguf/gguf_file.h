@@ -122,6 +122,8 @@ class GgufFile {
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
+  // The whole file as mapped.
+  std::string_view bytes() const { return bytes_; }
   const std::string& name() const { return name_; }
 
   const std::map<std::string_view, GgufValue>& metadata() const { return metadata_; }

@@ -1,0 +1,33 @@
+// The element-wise and small-vector steps of the forward pass around the
+// matrix products: RMSNorm, RoPE, SwiGLU, softmax, and the dot products and
+// scaled additions of attention over F16 or F32 cache rows. Each has a plain
+// version and an AVX2/FMA/F16C one, chosen by `fast` (the caller passes
+// false when the kernels are forced to their scalar reference).
+#pragma once
+
+#include <cstdint>
+
+namespace berth::llm {
+
+// y = x / sqrt(mean(x^2) + eps) * weight (weight may be nullptr). The sum
+// of squares is taken in double, as ggml does.
+void RmsNorm(const float* x, const float* weight, float eps, int64_t n, float* y);
+
+// dot(a, b) over n values; a and b F16 (bits), or F32.
+float DotF16(bool fast, const uint16_t* a, const uint16_t* b, int64_t n);
+float DotF32(bool fast, const float* a, const float* b, int64_t n);
+// y += a * x, x F16 (bits) or F32.
+void AxpyF16(bool fast, float a, const uint16_t* x, float* y, int64_t n);
+void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n);
+
+// In-place softmax of x[0..n) after scaling by `scale`; returns nothing.
+// exp is std::exp; the sum is taken in double, as ggml does.
+void ScaledSoftmax(float* x, int64_t n, float scale);
+
+// gate[i] = silu(gate[i]) * up[i].
+void SwiGlu(float* gate, const float* up, int64_t n);
+
+// Converts float to F16 bits with round-to-nearest-even.
+void ToF16(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace berth::llm
