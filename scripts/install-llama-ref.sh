@@ -26,6 +26,19 @@ if [ ! -f "$ref/vocab/.done" ]; then
   git clone -q --bare "$bundle" "$ref/llama.git"
   mkdir -p "$ref/vocab"
   git --git-dir="$ref/llama.git" archive HEAD models | tar -x -C "$ref/vocab" --strip-components=1 --wildcards 'models/ggml-vocab-*'
+  # llama.h and ggml's headers, for the small C program that runs llama.cpp's
+  # own quantizer (tests/llm/ref/quantize.c).
+  rm -rf "$ref/include"
+  mkdir -p "$ref/include"
+  git --git-dir="$ref/llama.git" archive HEAD include | tar -x -C "$ref/include" --strip-components=1
+  git --git-dir="$ref/llama.git" archive HEAD ggml/include | tar -x -C "$ref/include" --strip-components=2
   rm -rf "$ref/llama.git"
   touch "$ref/vocab/.done"
+fi
+# llama.cpp's quantizer, linked against the prebuilt library.
+bins="$ref/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+if [ ! -x "$ref/bin/quantize" ] || [ "$ref/quantize.c" -nt "$ref/bin/quantize" ]; then
+  mkdir -p "$ref/bin"
+  cc -O1 -o "$ref/bin/quantize" "$ref/quantize.c" -I"$ref/include" \
+    "$bins"/libllama.v*.so "$bins"/libggml.v*.so "$bins/libggml-base.so" -Wl,-rpath,"$bins"
 fi

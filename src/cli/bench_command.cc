@@ -16,7 +16,9 @@
 #include <fstream>
 #include <map>
 
+#include "cli/bench_gguf.h"
 #include "cli/command.h"
+#include "cli/process_stats.h"
 #include "cli/random_inputs.h"
 #include "cli/step_profile.h"
 #include "core/logging.h"
@@ -35,21 +37,8 @@ struct BenchArguments {
   int iters = 50;
   bool no_optimize = false;
   bool profile = false;
+  LlmBenchOptions llm;  // for GGUF files
 };
-
-// This process's own peak: VmHWM from /proc/self/status. (getrusage's
-// ru_maxrss survives execve, so it would report the parent's peak when that
-// was higher — a benchmark driver that had a model in memory, say.)
-double PeakRssMegabytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;  // kB
-  }
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
-}
 
 double Percentile(std::vector<double> sorted, double q) {
   if (sorted.empty()) return 0;
@@ -118,7 +107,7 @@ core::Status Bench(const BenchArguments& args) {
 void AddBenchCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<BenchArguments>();
   CLI::App* cmd = app.add_subcommand("bench", "Time a model on random inputs; prints one JSON line");
-  cmd->add_option("model", args->model, "ONNX model file")->required();
+  cmd->add_option("model", args->model, "ONNX model file, or a GGUF language model (.gguf)")->required();
   cmd->add_option("--batch", args->batch, "first dim of inputs whose first dim is symbolic (default 1)");
   cmd->add_option("--shape", args->shapes, "NAME=D0,D1,... full shape of an input (repeatable)");
   cmd->add_option("--threads", args->threads, "intra-op threads (default: all cores)");
@@ -126,8 +115,14 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--iters", args->iters, "timed runs (default 50)");
   cmd->add_flag("--no-optimize", args->no_optimize, "skip graph optimisations (for comparisons)");
   cmd->add_flag("--profile", args->profile, "print time per op type over the timed runs (stderr)");
+  cmd->add_option("--prompt-tokens", args->llm.prompt_tokens, "GGUF: prompt length to time (default 512)");
+  cmd->add_option("--gen-tokens", args->llm.gen_tokens, "GGUF: tokens to generate after it (default 128)");
+  cmd->add_option("--ctx-size", args->llm.context_size, "GGUF: context size (default: prompt + generated)");
+  cmd->add_option("--kv-type", args->llm.kv_type, "GGUF: KV cache type, f16 (default) or f32")
+      ->check(CLI::IsMember({"f16", "f32"}));
   cmd->callback([args, exit_code] {
-    core::Status status = Bench(*args);
+    args->llm.threads = args->threads;
+    core::Status status = IsGgufPath(args->model) ? BenchGguf(args->model, args->llm) : Bench(*args);
     *exit_code = status.ok() ? 0 : ReportError(status);
   });
 }

@@ -1,0 +1,26 @@
+// berth bench MODEL.gguf: times a language model — load, reading a prompt,
+// generating — and prints one JSON line (cli/bench_command.cc picks it by
+// extension).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace berth::cli {
+
+struct LlmBenchOptions {
+  int64_t prompt_tokens = 512;
+  int64_t gen_tokens = 128;
+  int64_t context_size = 0;  // 0: prompt + generated
+  std::string kv_type = "f16";
+  int threads = 0;
+};
+
+bool IsGgufPath(const std::string& path);
+
+// {"model","threads","isa","load_ms","pp_tok_s","tg_tok_s","peak_rss_mb","weights_mb","kv_cache_mb"}
+core::Status BenchGguf(const std::string& path, const LlmBenchOptions& options);
+
+}  // namespace berth::cli
