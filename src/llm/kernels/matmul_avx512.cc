@@ -1,5 +1,10 @@
 // The AVX-512 path (F, BW, VL, DQ). Only entered after dispatch has checked
 // the CPU (kernel_isa.h); the rest of the binary stays baseline.
+// GCC 12's AVX-512 intrinsics (_mm512_undefined_* inside extract and
+// convert helpers) trip its own uninitialised-value warnings.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -17,9 +22,10 @@ namespace berth::llm {
 namespace {
 #include "llm/kernels/tile_driver.h"
 #include "llm/kernels/x86_256_kernels.inc"
+#include "llm/kernels/x86_512_kernels.inc"
 }  // namespace
 
-void MatMulAvx512(const MatMulArgs& args) { DriveByType(args); }
+void MatMulAvx512(const MatMulArgs& args) { DriveByType512(args); }
 
 }  // namespace berth::llm
 

@@ -19,12 +19,13 @@
 
 struct Tile {
   const uint8_t* w;  // first row
-  size_t row_bytes;
+  size_t row_bytes;  // from one of the tile's rows to the next (a multiple of the row size)
   const uint8_t* a;  // first activation row
   size_t act_row_bytes;
   int64_t cols;
-  float* y;  // y for the first row and token
-  int64_t y_stride;
+  float* y;              // y for the first row and token
+  int64_t y_stride;      // from one token to the next
+  int64_t y_row_stride;  // from one of the tile's rows to the next
 };
 
 using TileFn = void (*)(const Tile&);
@@ -67,21 +68,39 @@ inline int64_t TokenChunk(size_t act_row_bytes, int tokens_per_tile) {
   return (tiles < 1 ? 1 : tiles) * tokens_per_tile;
 }
 
+// The matrix-vector product: the rows are cut into kVecRows parts of equal
+// length and a tile takes the same row of each part, so that the weights are
+// read as kVecRows long sequential streams. (Tiles of adjacent rows read
+// kVecRows short interleaved streams, which the hardware prefetchers follow
+// badly: a third of the bandwidth on Zen 5.)
+template <class K>
+void DriveMatVec(const MatMulArgs& m) {
+  const int64_t part = (m.row_end - m.row_begin) / K::kVecRows;
+  Tile tile{nullptr, part * m.row_bytes, m.activations, m.activation_row_bytes, m.cols, nullptr, m.y_stride, part};
+  for (int64_t i = 0; i < part; ++i) {
+    tile.w = m.weights + (m.row_begin + i) * m.row_bytes;
+    tile.y = m.y + m.row_begin + i;
+    K::template Run<K::kVecRows, 1>(tile);
+  }
+  tile.row_bytes = m.row_bytes;
+  tile.y_row_stride = 1;
+  for (int64_t r = m.row_begin + part * K::kVecRows; r < m.row_end; ++r) {
+    tile.w = m.weights + r * m.row_bytes;
+    tile.y = m.y + r;
+    K::template Run<1, 1>(tile);
+  }
+}
+
 template <class K>
 void DriveTiles(const MatMulArgs& m) {
-  Tile tile{nullptr, m.row_bytes, nullptr, m.activation_row_bytes, m.cols, nullptr, m.y_stride};
+  if (m.n_tokens == 1) return DriveMatVec<K>(m);
+  Tile tile{nullptr, m.row_bytes, nullptr, m.activation_row_bytes, m.cols, nullptr, m.y_stride, 1};
   auto run = [&](TileFn fn, int64_t row, int64_t token) {
     tile.w = m.weights + row * m.row_bytes;
     tile.a = m.activations + token * m.activation_row_bytes;
     tile.y = m.y + token * m.y_stride + row;
     fn(tile);
   };
-  if (m.n_tokens == 1) {
-    int64_t r = m.row_begin;
-    for (; r + K::kVecRows <= m.row_end; r += K::kVecRows) run(&K::template Run<K::kVecRows, 1>, r, 0);
-    for (; r < m.row_end; ++r) run(&K::template Run<1, 1>, r, 0);
-    return;
-  }
   const int64_t chunk = TokenChunk(m.activation_row_bytes, K::kTokens);
   for (int64_t t0 = 0; t0 < m.n_tokens; t0 += chunk) {
     const int64_t t_end = t0 + chunk < m.n_tokens ? t0 + chunk : m.n_tokens;
