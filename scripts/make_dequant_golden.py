@@ -23,7 +23,8 @@ from gguf.quants import dequantize  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "llm", "dequant")
 # Byte offsets of the fp16 fields of each block (ggml-common.h's layouts).
-HALF_FIELDS = {"F16": None, "BF16": None, "Q8_0": [0], "Q4_0": [0], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+HALF_FIELDS = {"F16": None, "BF16": None, "Q8_0": [0], "Q4_0": [0], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
+               "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2]}
 
 
 def main():

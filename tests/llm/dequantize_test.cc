@@ -44,7 +44,8 @@ INSTANTIATE_TEST_SUITE_P(Types, DequantizeGolden,
                          ::testing::Values(Case{"F16", GgmlType::kF16}, Case{"BF16", GgmlType::kBF16},
                                            Case{"Q8_0", GgmlType::kQ8_0}, Case{"Q4_0", GgmlType::kQ4_0},
                                            Case{"Q4_K", GgmlType::kQ4_K}, Case{"Q5_K", GgmlType::kQ5_K},
-                                           Case{"Q6_K", GgmlType::kQ6_K}),
+                                           Case{"Q6_K", GgmlType::kQ6_K}, Case{"Q4_1", GgmlType::kQ4_1},
+                                           Case{"Q5_0", GgmlType::kQ5_0}, Case{"Q5_1", GgmlType::kQ5_1}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Dequantize, RefusesPartialBlocksAndUnsupportedTypes) {

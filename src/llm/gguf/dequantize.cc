@@ -29,6 +29,47 @@ void DequantizeQ4_0(const uint8_t* block, float* y) {
   }
 }
 
+// Q4_1: fp16 d, fp16 m, 16 bytes of nibbles as Q4_0's; x = d * q + m.
+void DequantizeQ4_1(const uint8_t* block, float* y) {
+  const float d = Half(block), m = Half(block + 2);
+  const uint8_t* qs = block + 4;
+  for (int i = 0; i < 16; ++i) {
+    y[i] = d * (qs[i] & 0x0F) + m;
+    y[i + 16] = d * (qs[i] >> 4) + m;
+  }
+}
+
+// The fifth bits of Q5_0/Q5_1: bit j of the 32-bit qh is value j's.
+uint32_t HighBits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  return bits;
+}
+
+// Q5_0: fp16 d, 4 bytes of fifth bits, 16 bytes of nibbles; x = d * (q - 16).
+void DequantizeQ5_0(const uint8_t* block, float* y) {
+  const float d = Half(block);
+  const uint32_t qh = HighBits(block + 2);
+  const uint8_t* qs = block + 6;
+  for (int i = 0; i < 16; ++i) {
+    const int low = static_cast<int>((qs[i] & 0x0F) | (((qh >> i) & 1u) << 4));
+    const int high = static_cast<int>((qs[i] >> 4) | (((qh >> (i + 16)) & 1u) << 4));
+    y[i] = d * (low - 16);
+    y[i + 16] = d * (high - 16);
+  }
+}
+
+// Q5_1: fp16 d, fp16 m, fifth bits and nibbles as Q5_0; x = d * q + m.
+void DequantizeQ5_1(const uint8_t* block, float* y) {
+  const float d = Half(block), m = Half(block + 2);
+  const uint32_t qh = HighBits(block + 4);
+  const uint8_t* qs = block + 8;
+  for (int i = 0; i < 16; ++i) {
+    y[i] = d * static_cast<int>((qs[i] & 0x0F) | (((qh >> i) & 1u) << 4)) + m;
+    y[i + 16] = d * static_cast<int>((qs[i] >> 4) | (((qh >> (i + 16)) & 1u) << 4)) + m;
+  }
+}
+
 // The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (Q4_K, Q5_K).
 void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
   if (j < 4) {
@@ -128,6 +169,15 @@ core::Status Dequantize(GgmlType type, const void* data, int64_t count, float* o
       break;
     case GgmlType::kQ4_0:
       per_block = DequantizeQ4_0;
+      break;
+    case GgmlType::kQ4_1:
+      per_block = DequantizeQ4_1;
+      break;
+    case GgmlType::kQ5_0:
+      per_block = DequantizeQ5_0;
+      break;
+    case GgmlType::kQ5_1:
+      per_block = DequantizeQ5_1;
       break;
     case GgmlType::kQ4_K:
       per_block = DequantizeQ4_K;
