@@ -77,6 +77,10 @@ struct MatMulArgs {
   int64_t y_stride;
 };
 
+// A buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling
+// thread and reused by its next call (the prompt-processing panels).
+uint8_t* KernelScratch(size_t bytes);
+
 // One file per ISA (matmul_<isa>.cc), each compiled for that ISA only.
 void ConvertActivationsScalar(GgmlType weight, const float* x, int64_t cols, uint8_t* out);
 void MatMulScalar(const MatMulArgs& args);

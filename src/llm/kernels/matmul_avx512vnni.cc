@@ -17,15 +17,19 @@
 
 #define BERTH_KERNEL_VNNI 2
 #define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
+#define BERTH_KERNEL_512 1
 
 namespace berth::llm {
 namespace {
 #include "llm/kernels/tile_driver.h"
 #include "llm/kernels/x86_256_kernels.inc"
 #include "llm/kernels/x86_512_kernels.inc"
+#include "llm/kernels/x86_gemm.inc"
 }  // namespace
 
-void MatMulAvx512Vnni(const MatMulArgs& args) { DriveByType512(args); }
+void MatMulAvx512Vnni(const MatMulArgs& args) {
+  if (!DrivePanels<V512>(args)) DriveByType512(args);
+}
 
 }  // namespace berth::llm
 

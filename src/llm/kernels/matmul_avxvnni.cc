@@ -13,14 +13,18 @@
 
 #define BERTH_KERNEL_VNNI 1
 #define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
+#define BERTH_KERNEL_512 0
 
 namespace berth::llm {
 namespace {
 #include "llm/kernels/tile_driver.h"
 #include "llm/kernels/x86_256_kernels.inc"
+#include "llm/kernels/x86_gemm.inc"
 }  // namespace
 
-void MatMulAvxVnni(const MatMulArgs& args) { DriveByType(args); }
+void MatMulAvxVnni(const MatMulArgs& args) {
+  if (!DrivePanels<V256>(args)) DriveByType(args);
+}
 
 }  // namespace berth::llm
 

@@ -1,10 +1,22 @@
 #include "llm/kernels/quantized_matmul.h"
 
 #include <limits>
+#include <memory>
 
 #include "llm/kernels/block_formats.h"
 
 namespace berth::llm {
+
+uint8_t* KernelScratch(size_t bytes) {
+  thread_local std::unique_ptr<uint8_t[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < bytes + 64) {
+    capacity = (bytes + 64) * 5 / 4;
+    buffer = std::make_unique_for_overwrite<uint8_t[]>(capacity);
+  }
+  const auto address = reinterpret_cast<uintptr_t>(buffer.get());
+  return buffer.get() + ((64 - address % 64) % 64);
+}
 
 bool IsMatMulWeightType(GgmlType type) { return MatMulBlockSize(type) != 0; }
 

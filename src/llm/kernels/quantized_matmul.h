@@ -13,14 +13,20 @@
 // Exactness: every ISA path computes the integer parts of the quantized
 // products exactly (the same integers as ggml's generic code) and differs
 // from the scalar reference only in the order and fusion of the float
-// operations that scale and add them (tests/llm/kernels_test.cc bounds the
-// difference by 2e-6 of the sum of the magnitudes of the terms).
+// operations that scale and add them: tests/llm/kernels_test.cc bounds the
+// difference by (n + 16) * 2^-24 of the sum of the terms' magnitudes, n the
+// float additions per result (1e-6 to 3e-6 of it at the tested sizes).
 //
-// Threads and memory: the functions are pure (no state, no allocation,
-// nothing written but `out` / `y`) and safe to call from any number of
-// threads at once. Nothing needs alignment beyond that of the element type:
-// weights and activations may start at any address (ggml's blocks are 18,
-// 34, 144, 176, 210 bytes), y at any float-aligned address.
+// Threads and memory: the functions keep no state between calls and are
+// safe to call from any number of threads at once. MatMul with 8 tokens or
+// more decodes the weights into a per-thread scratch buffer (grown on first
+// use, kept for the thread's next call): a panel of 32 decoded rows, 1.1 KiB
+// per 32 columns of Q8_0/Q4_0 (plus 8 bytes per token and block) or 11.5 KiB
+// per 256 columns of a K-quant (370 KiB for 8192 columns), or 256 KiB of
+// floats and the activations as floats for F32/F16/BF16. Nothing needs alignment beyond
+// that of the element type: weights and activations may start at any address
+// (ggml's blocks are 18, 34, 144, 176, 210 bytes), y at any float-aligned
+// address.
 #pragma once
 
 #include <cstddef>
@@ -70,10 +76,12 @@ void ConvertActivations(KernelIsa isa, GgmlType weight, const float* x, int64_t 
 // each, one after the other, written by ConvertActivations (its Q8_0/Q8_K
 // values are within [-127, 127], which the SIMD paths rely on). Other
 // elements of y are left as they are. Single-threaded: callers split the
-// rows across threads (each call reads all n_tokens activation rows).
-// n_tokens == 1 is the matrix-vector product of generation (streams the
-// weights once); larger n_tokens reuses each decoded weight block across
-// several tokens.
+// rows across threads (each call reads all n_tokens activation rows); row
+// ranges that are multiples of 32 keep every panel full.
+// n_tokens == 1 is the matrix-vector product of generation: the weights are
+// streamed once, as a few long sequential reads. From 8 tokens, panels of
+// decoded rows are multiplied with tiles of tokens held in registers; in
+// between, tiles of a few rows and tokens work on the blocks directly.
 void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
             const void* activations, int64_t n_tokens, float* y, int64_t y_stride);
 
