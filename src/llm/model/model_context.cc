@@ -180,7 +180,7 @@ void ModelContext::Convert(GgmlType type, const float* x, int64_t cols, int64_t 
 
 void ModelContext::Multiply(const WeightMatrix& m, int64_t n, float* y) {
   const uint8_t* activations = scratch_->activations.data();
-  ParallelChunks(threads_, m.rows, 16, [&](int64_t begin, int64_t end) {
+  ParallelChunks(threads_, m.rows, 32, [&](int64_t begin, int64_t end) {
     MatMul(isa_, m.type, m.data, m.cols, begin, end, activations, n, y, m.rows);
   });
 }
@@ -245,6 +245,7 @@ void ModelContext::QueryKeyValue(int64_t l, int64_t n) {
   const LayerWeights& layer = model_->weights().layers[static_cast<size_t>(l)];
   Scratch& s = *scratch_;
   const int64_t head_dim = c.head_dim, kv_dim = c.kv_dim(), q_dim = c.q_dim();
+  const bool fast = isa_ != KernelIsa::kScalar;
   NormAndMultiply(layer.attn_norm, {{&layer.wq, s.q.data()}, {&layer.wk, s.k.data()}, {&layer.wv, s.v.data()}}, n);
 
   for (int64_t t = 0; t < n; ++t) {
@@ -268,8 +269,8 @@ void ModelContext::QueryKeyValue(int64_t l, int64_t n) {
     for (int64_t h = 0; h < c.n_head_kv; ++h) {
       const uint64_t at = CacheOffset(l, h, position_ + t);
       if (kv_type_ == KvCacheType::kF16) {
-        ToF16(k + h * head_dim, k16_.get() + at, head_dim);
-        ToF16(v + h * head_dim, v16_.get() + at, head_dim);
+        ToF16(fast, k + h * head_dim, k16_.get() + at, head_dim);
+        ToF16(fast, v + h * head_dim, v16_.get() + at, head_dim);
       } else {
         std::copy(k + h * head_dim, k + (h + 1) * head_dim, k32_.get() + at);
         std::copy(v + h * head_dim, v + (h + 1) * head_dim, v32_.get() + at);
@@ -305,16 +306,16 @@ void ModelContext::Attention(int64_t l, int64_t n) {
     std::fill(out, out + head_dim, 0.0f);
     if (kv_type_ == KvCacheType::kF16) {
       uint16_t* q16 = s.q16.data() + static_cast<size_t>(thread) * static_cast<size_t>(head_dim);
-      ToF16(q, q16, head_dim);
+      ToF16(fast, q, q16, head_dim);
       for (int64_t j = 0; j < visible; ++j) scores[j] = DotF16(fast, q16, k16_.get() + base + j * head_dim, head_dim);
-      ScaledSoftmax(scores, visible, scale);
+      ScaledSoftmax(fast, scores, visible, scale);
+      RoundToF16(fast, scores, visible);
       for (int64_t j = 0; j < visible; ++j) {
-        const float weight = core::Float16::ToFloat(core::Float16::FromFloat(scores[j]));
-        if (weight != 0.0f) AxpyF16(fast, weight, v16_.get() + base + j * head_dim, out, head_dim);
+        if (scores[j] != 0.0f) AxpyF16(fast, scores[j], v16_.get() + base + j * head_dim, out, head_dim);
       }
     } else {
       for (int64_t j = 0; j < visible; ++j) scores[j] = DotF32(fast, q, k32_.get() + base + j * head_dim, head_dim);
-      ScaledSoftmax(scores, visible, scale);
+      ScaledSoftmax(fast, scores, visible, scale);
       for (int64_t j = 0; j < visible; ++j) AxpyF32(fast, scores[j], v32_.get() + base + j * head_dim, out, head_dim);
     }
   }
@@ -326,7 +327,7 @@ void ModelContext::FeedForward(int64_t l, int64_t n) {
   Scratch& s = *scratch_;
   const int64_t embd = c.n_embd;
   NormAndMultiply(layer.ffn_norm, {{&layer.gate, s.gate.data()}, {&layer.up, s.up.data()}}, n);
-  SwiGlu(s.gate.data(), s.up.data(), n * c.n_ff);
+  SwiGlu(isa_ != KernelIsa::kScalar, s.gate.data(), s.up.data(), n * c.n_ff);
   Convert(layer.down.type, s.gate.data(), c.n_ff, n);
   Multiply(layer.down, n, s.proj.data());
   for (int64_t i = 0; i < n * embd; ++i) s.x[i] += s.proj[i];

@@ -20,14 +20,16 @@ float DotF32(bool fast, const float* a, const float* b, int64_t n);
 void AxpyF16(bool fast, float a, const uint16_t* x, float* y, int64_t n);
 void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n);
 
-// In-place softmax of x[0..n) after scaling by `scale`; returns nothing.
-// exp is std::exp; the sum is taken in double, as ggml does.
-void ScaledSoftmax(float* x, int64_t n, float scale);
+// In-place softmax of x[0..n) * scale. The sum is taken in double, as ggml
+// does; exp is std::exp, or with `fast` a polynomial within 2 ulp of it.
+void ScaledSoftmax(bool fast, float* x, int64_t n, float scale);
 
-// gate[i] = silu(gate[i]) * up[i].
-void SwiGlu(float* gate, const float* up, int64_t n);
+// gate[i] = silu(gate[i]) * up[i] (exp as in ScaledSoftmax).
+void SwiGlu(bool fast, float* gate, const float* up, int64_t n);
 
-// Converts float to F16 bits with round-to-nearest-even.
-void ToF16(const float* x, uint16_t* y, int64_t n);
+// Converts float to F16 bits with round-to-nearest-even; RoundToF16 rounds
+// in place (the value an F16 store and load would give).
+void ToF16(bool fast, const float* x, uint16_t* y, int64_t n);
+void RoundToF16(bool fast, float* x, int64_t n);
 
 }  // namespace berth::llm
