@@ -39,7 +39,7 @@ test-all: build llm-ref
 # request codec and config parser, the server's unit tests and the
 # bad-request suite against a sanitized `berth serve`. Only what those tests
 # need is built.
-SANITIZE_TARGETS = berth bad_model_tests server_tests llm_tests model_loader_fuzz npy_fuzz gguf_fuzz kserve_request_fuzz model_config_fuzz
+SANITIZE_TARGETS = berth bad_model_tests server_tests llm_tests model_loader_fuzz npy_fuzz gguf_fuzz tokenizer_fuzz kserve_request_fuzz model_config_fuzz
 sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS) --target $(SANITIZE_TARGETS)

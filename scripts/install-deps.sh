@@ -12,9 +12,11 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config ccache git
 # libopenblas0-pthread: Debian's PyTorch and numpy call BLAS through the
 # libblas.so.3 alternative, which is the slow reference BLAS until an
 # optimised one is installed (the PyTorch references and `make bench`).
+# unicode-data: the Unicode Character Database the tokenizers' tables are
+# generated from and checked against (scripts/llm/make_unicode_tables.py).
 TEST_PKGS="curl python3-minimal python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn clang libclang-rt-14-dev wrk nginx-light
-  python3-yaml yamllint docker-compose
+  python3-yaml yamllint docker-compose unicode-data
   libopenblas0-pthread"
 
 want="$BUILD_PKGS"

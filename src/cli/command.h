@@ -2,9 +2,8 @@
 // itself to the CLI11 app; its callback stores the process exit code.
 #pragma once
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "core/status.h"
 
@@ -18,6 +17,8 @@ void AddHealthCommand(CLI::App& app, int* exit_code);
 void AddBenchCommand(CLI::App& app, int* exit_code);
 void AddPullCommand(CLI::App& app, int* exit_code);
 void AddDoctorCommand(CLI::App& app, int* exit_code);
+void AddTokenizeCommand(CLI::App& app, int* exit_code);
+void AddDetokenizeCommand(CLI::App& app, int* exit_code);
 
 // Prints "berth: error: <message>" on one line to stderr and returns exit
 // code 1. Usage errors (bad flags, a bad BERTH_MAX_CPU_ISA) exit 2 from main.

@@ -65,6 +65,32 @@ TEST(Vocabulary, ReadsTokensScoresTypesAndSpecialIds) {
   EXPECT_EQ(vocab->bos, 1);
   EXPECT_EQ(vocab->eos, 2);
   EXPECT_TRUE(vocab->add_bos);
+  EXPECT_EQ(vocab->add_bos_token, true);
+  EXPECT_FALSE(vocab->add_eos_token.has_value());
+  EXPECT_FALSE(vocab->add_space_prefix.has_value());
+  EXPECT_FALSE(vocab->fim_pre.has_value());
+}
+
+TEST(Vocabulary, ReadsTheKeysTokenizersDecideBy) {
+  auto kvs = GoodVocabulary();
+  kvs.push_back(Bool("tokenizer.ggml.add_space_prefix", false));
+  kvs.push_back(Bool("tokenizer.ggml.add_eos_token", true));
+  kvs.push_back(U32("tokenizer.ggml.eom_token_id", 6));
+  kvs.push_back(U32("tokenizer.ggml.fim_pre_token_id", 5));
+  kvs.push_back(U32("tokenizer.ggml.prefix_token_id", 6));  // the older key wins, as in llama.cpp
+  kvs.push_back(U32("tokenizer.ggml.fim_sep_token_id", 4));
+  kvs.push_back(Str("general.name", "Phi3"));
+  std::shared_ptr<GgufFile> file;
+  auto vocab = LoadKvs(kvs, &file);
+  ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
+  EXPECT_EQ(vocab->add_space_prefix, false);
+  EXPECT_EQ(vocab->add_eos_token, true);
+  EXPECT_TRUE(vocab->add_eos);
+  EXPECT_EQ(vocab->eom, 6);
+  EXPECT_EQ(vocab->fim_pre, 6);
+  EXPECT_EQ(vocab->fim_sep, 4);
+  EXPECT_FALSE(vocab->fim_mid.has_value());
+  EXPECT_EQ(vocab->name, "Phi3");
 }
 
 TEST(Vocabulary, MalformedVocabulariesAreClearErrors) {
@@ -106,6 +132,10 @@ TEST(Vocabulary, MalformedVocabulariesAreClearErrors) {
       {"tokens not strings", with({Ints("tokenizer.ggml.tokens", {1, 2, 3})}, {"tokenizer.ggml.tokens"}),
        "not an array of strings"},
       {"empty vocabulary", with({Strings("tokenizer.ggml.tokens", {})}, {"tokenizer.ggml.tokens"}), "has 0 tokens"},
+      {"fim id beyond the vocabulary", with({U32("tokenizer.ggml.fim_mid_token_id", 70)}),
+       "fim_mid_token_id is 70, outside the vocabulary of 7 tokens"},
+      {"add_space_prefix not a bool", with({U32("tokenizer.ggml.add_space_prefix", 1)}),
+       "add_space_prefix is a uint32, not a bool"},
   };
   for (const auto& c : cases) {
     std::shared_ptr<GgufFile> file;

@@ -1,6 +1,7 @@
 #include "llm/tokenizer/vocabulary.h"
 
 #include <limits>
+#include <utility>
 
 namespace berth::llm {
 namespace {
@@ -51,12 +52,12 @@ core::Result<std::optional<int32_t>> TokenId(const GgufFile& file, std::string_v
   return std::optional<int32_t>(static_cast<int32_t>(*id));
 }
 
-core::Result<bool> Flag(const GgufFile& file, std::string_view key, bool fallback) {
+core::Result<std::optional<bool>> Flag(const GgufFile& file, std::string_view key) {
   const GgufValue* value = file.Find(key);
-  if (!value) return fallback;
+  if (!value) return std::optional<bool>();
   if (value->type != GgufValueType::kBool)
     return InvalidArgument("{} is a {}, not a bool", key, GgufValueTypeName(value->type));
-  return value->unsigned_value != 0;
+  return std::optional<bool>(value->unsigned_value != 0);
 }
 
 core::Result<Vocabulary> Load(const GgufFile& file) {
@@ -108,8 +109,26 @@ core::Result<Vocabulary> Load(const GgufFile& file) {
   ASSIGN_OR_RETURN(vocab.unk, TokenId(file, "tokenizer.ggml.unknown_token_id", size));
   ASSIGN_OR_RETURN(vocab.sep, TokenId(file, "tokenizer.ggml.seperator_token_id", size));
   ASSIGN_OR_RETURN(vocab.pad, TokenId(file, "tokenizer.ggml.padding_token_id", size));
-  ASSIGN_OR_RETURN(vocab.add_bos, Flag(file, "tokenizer.ggml.add_bos_token", vocab.model == "llama"));
-  ASSIGN_OR_RETURN(vocab.add_eos, Flag(file, "tokenizer.ggml.add_eos_token", false));
+  ASSIGN_OR_RETURN(vocab.eom, TokenId(file, "tokenizer.ggml.eom_token_id", size));
+  ASSIGN_OR_RETURN(vocab.mask, TokenId(file, "tokenizer.ggml.mask_token_id", size));
+  ASSIGN_OR_RETURN(vocab.fim_pad, TokenId(file, "tokenizer.ggml.fim_pad_token_id", size));
+  ASSIGN_OR_RETURN(vocab.fim_rep, TokenId(file, "tokenizer.ggml.fim_rep_token_id", size));
+  ASSIGN_OR_RETURN(vocab.fim_sep, TokenId(file, "tokenizer.ggml.fim_sep_token_id", size));
+  // The older keys win when both are present, as in llama.cpp.
+  const std::pair<std::optional<int32_t>*, const char*> fim[] = {
+      {&vocab.fim_pre, "tokenizer.ggml.fim_pre_token_id"}, {&vocab.fim_suf, "tokenizer.ggml.fim_suf_token_id"},
+      {&vocab.fim_mid, "tokenizer.ggml.fim_mid_token_id"}, {&vocab.fim_pre, "tokenizer.ggml.prefix_token_id"},
+      {&vocab.fim_suf, "tokenizer.ggml.suffix_token_id"},  {&vocab.fim_mid, "tokenizer.ggml.middle_token_id"}};
+  for (const auto& [id, key] : fim) {
+    ASSIGN_OR_RETURN(std::optional<int32_t> value, TokenId(file, key, size));
+    if (value) *id = value;
+  }
+  ASSIGN_OR_RETURN(vocab.add_bos_token, Flag(file, "tokenizer.ggml.add_bos_token"));
+  ASSIGN_OR_RETURN(vocab.add_eos_token, Flag(file, "tokenizer.ggml.add_eos_token"));
+  ASSIGN_OR_RETURN(vocab.add_space_prefix, Flag(file, "tokenizer.ggml.add_space_prefix"));
+  vocab.add_bos = vocab.add_bos_token.value_or(vocab.model == "llama");
+  vocab.add_eos = vocab.add_eos_token.value_or(false);
+  if (auto name = file.GetString("general.name"); name.ok()) vocab.name = std::string(*name);
   if (vocab.add_bos && !vocab.bos)
     return InvalidArgument("tokenizer.ggml.add_bos_token is set but there is no BOS token");
   return vocab;

@@ -27,8 +27,20 @@ struct Vocabulary {
   std::vector<TokenType> types;          // kNormal for all when the file has none
   std::vector<std::string_view> merges;  // BPE merges, "a b"
   std::optional<int32_t> bos, eos, eot, unk, sep, pad;
+  // End of message, mask, and the fill-in-the-middle tokens (fim_pre etc.
+  // also from the older prefix/suffix/middle_token_id keys).
+  std::optional<int32_t> eom, mask, fim_pre, fim_suf, fim_mid, fim_pad, fim_rep, fim_sep;
+  // add_bos_token / add_eos_token, or when absent true for "llama" only.
+  // The tokenizer's defaults for absent keys also depend on the
+  // pre-tokenizer, hence the raw values below.
   bool add_bos = false;
   bool add_eos = false;
+  std::optional<bool> add_bos_token, add_eos_token;
+  // tokenizer.ggml.add_space_prefix, when present.
+  std::optional<bool> add_space_prefix;
+  // general.name (some tokenizers treat special tokens by model name, as
+  // llama.cpp does for Phi-3), may be empty.
+  std::string name;
   // For byte tokens: the byte each stands for (-1 for other tokens).
   std::vector<int16_t> byte_of;
 
