@@ -19,6 +19,7 @@ void AddPullCommand(CLI::App& app, int* exit_code);
 void AddDoctorCommand(CLI::App& app, int* exit_code);
 void AddTokenizeCommand(CLI::App& app, int* exit_code);
 void AddDetokenizeCommand(CLI::App& app, int* exit_code);
+void AddGenerateCommand(CLI::App& app, int* exit_code);
 
 // Prints "berth: error: <message>" on one line to stderr and returns exit
 // code 1. Usage errors (bad flags, a bad BERTH_MAX_CPU_ISA) exit 2 from main.

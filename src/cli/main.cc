@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   berth::cli::AddDoctorCommand(app, &exit_code);
   berth::cli::AddTokenizeCommand(app, &exit_code);
   berth::cli::AddDetokenizeCommand(app, &exit_code);
+  berth::cli::AddGenerateCommand(app, &exit_code);
   // Usage errors (flags, environment) exit 2; failures of the work itself 1.
   if (auto ceiling = berth::core::CheckIsaCeilingEnvironment(); !ceiling.ok()) {
     berth::cli::ReportError(ceiling);
