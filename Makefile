@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build serve test test-all sanitize bench bench-fusions clean llm-ref
+.PHONY: all deps build serve test test-all sanitize fuzz bench bench-fusions bench-llm clean llm-ref
 
 all: build
 
@@ -45,6 +45,22 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS) --target $(SANITIZE_TARGETS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L sanitize
 
+# libFuzzer (clang, with ASan and UBSan) on the parsers of outside text that
+# the LLM layer adds: the GGUF reader and the tokenizers, FUZZ_SECONDS each,
+# starting from their seed corpus. A finding stops with the crashing input
+# saved under build-fuzz/.
+FUZZ_TARGETS = gguf tokenizer
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_FUZZ=ON \
+	  -DBERTH_SANITIZE=address,undefined
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS:%=%_fuzz)
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus-$$t build-fuzz/findings-$$t && \
+	  build-fuzz/tests/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build-fuzz/findings-$$t/ build-fuzz/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 # berth against ONNX Runtime 1.30 (npm, into bench/node_modules) and PyTorch
 # eager on the four reference models; not part of `make test`. Extra
 # arguments for bench/run.py: make bench BENCH_ARGS="--models mlp --rounds 1".
@@ -59,8 +75,15 @@ bench: build
 bench-fusions: build
 	/usr/bin/python3 bench/fusion_bench.py --berth $(BUILD_DIR)/berth
 
+# berth against llama.cpp on random-weight Llama-3.2-1B- and Qwen2.5-0.5B-
+# shaped GGUF models (bench/llm/run.py; makes the models on first use, a few
+# GB under bench/models/llm). Not part of `make test`.
+LLM_BENCH_ARGS ?=
+bench-llm: build llm-ref
+	/usr/bin/python3 bench/llm/run.py --berth $(BUILD_DIR)/berth $(LLM_BENCH_ARGS)
+
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz
 
 # Container images and the compose stack (deploy/, see deploy/README.md). The
 # scripts start a Docker engine where none answers and make the Debian base

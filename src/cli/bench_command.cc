@@ -120,6 +120,8 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--ctx-size", args->llm.context_size, "GGUF: context size (default: prompt + generated)");
   cmd->add_option("--kv-type", args->llm.kv_type, "GGUF: KV cache type, f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_flag("--bandwidth", args->llm.bandwidth,
+                "GGUF: also measure the memory read bandwidth and the generation roofline it sets");
   cmd->callback([args, exit_code] {
     args->llm.threads = args->threads;
     core::Status status = IsGgufPath(args->model) ? BenchGguf(args->model, args->llm) : Bench(*args);

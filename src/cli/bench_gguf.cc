@@ -1,10 +1,14 @@
 #include "cli/bench_gguf.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
+#include "cli/memory_bandwidth.h"
 #include "cli/process_stats.h"
 #include "core/logging.h"
 #include "core/parallel.h"
@@ -57,14 +61,26 @@ core::Status BenchGguf(const std::string& path, const LlmBenchOptions& options) 
   }
   const double gen_ms = MillisecondsSince(start);
 
+  // What generation reads per token: every matrix once, but only one row of
+  // the token embedding (unless the output reuses it).
+  const llm::ModelWeights& weights = model->weights();
+  uint64_t read_per_token = weights.bytes;
+  if (!weights.tied_output) read_per_token -= weights.token_embd.row_bytes * weights.token_embd.rows;
+  const double peak_rss_mb = PeakRssMegabytes();  // before the bandwidth buffer
+  std::string bandwidth;
+  if (options.bandwidth) {
+    const double gb_s = MeasureReadBandwidth(context->threads());
+    bandwidth = fmt::format(",\"read_gb_s\":{:.2f},\"roofline_tok_s\":{:.3f}", gb_s,
+                            gb_s * 1e9 / static_cast<double>(read_per_token));
+  }
   std::printf(
       "{\"model\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"load_ms\":%.3f,\"pp_tok_s\":%.3f,\"tg_tok_s\":%.3f,"
-      "\"peak_rss_mb\":%.1f,\"weights_mb\":%.1f,\"kv_cache_mb\":%.1f}\n",
+      "\"peak_rss_mb\":%.1f,\"weights_mb\":%.1f,\"read_per_token_mb\":%.1f,\"kv_cache_mb\":%.1f%s}\n",
       core::JsonEscape(path).c_str(), context->threads(), std::string(llm::KernelIsaName(context->isa())).c_str(),
       load_ms, static_cast<double>(options.prompt_tokens) * 1000.0 / prompt_ms,
-      options.gen_tokens > 0 ? static_cast<double>(options.gen_tokens) * 1000.0 / gen_ms : 0.0, PeakRssMegabytes(),
-      static_cast<double>(model->weights().bytes) / (1024.0 * 1024.0),
-      static_cast<double>(context->kv_cache_bytes()) / (1024.0 * 1024.0));
+      options.gen_tokens > 0 ? static_cast<double>(options.gen_tokens) * 1000.0 / gen_ms : 0.0, peak_rss_mb,
+      static_cast<double>(weights.bytes) / (1024.0 * 1024.0), static_cast<double>(read_per_token) / (1024.0 * 1024.0),
+      static_cast<double>(context->kv_cache_bytes()) / (1024.0 * 1024.0), bandwidth.c_str());
   return core::Status::Ok();
 }
 

@@ -16,11 +16,13 @@ struct LlmBenchOptions {
   int64_t context_size = 0;  // 0: prompt + generated
   std::string kv_type = "f16";
   int threads = 0;
+  bool bandwidth = false;  // also measure the read bandwidth and the roofline it sets
 };
 
 bool IsGgufPath(const std::string& path);
 
-// {"model","threads","isa","load_ms","pp_tok_s","tg_tok_s","peak_rss_mb","weights_mb","kv_cache_mb"}
+// {"model","threads","isa","load_ms","pp_tok_s","tg_tok_s","peak_rss_mb","weights_mb",
+//  "read_per_token_mb","kv_cache_mb"[,"read_gb_s","roofline_tok_s"]}
 core::Status BenchGguf(const std::string& path, const LlmBenchOptions& options);
 
 }  // namespace berth::cli

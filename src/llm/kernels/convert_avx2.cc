@@ -7,8 +7,12 @@
 
 #include "llm/kernels/block_formats.h"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace berth::llm {
 namespace {
@@ -160,4 +164,8 @@ void ConvertActivationsAvx2(GgmlType weight, const float* x, int64_t cols, uint8
 
 }  // namespace berth::llm
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

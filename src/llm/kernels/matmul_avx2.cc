@@ -8,8 +8,12 @@
 
 #include "llm/kernels/block_formats.h"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 #define BERTH_KERNEL_VNNI 0
 #define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
@@ -28,4 +32,8 @@ void MatMulAvx2(const MatMulArgs& args) {
 
 }  // namespace berth::llm
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

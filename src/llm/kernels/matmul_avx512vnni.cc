@@ -12,8 +12,12 @@
 
 #include "llm/kernels/block_formats.h"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
+#endif
 
 #define BERTH_KERNEL_VNNI 2
 #define BERTH_KERNEL_TILE_DRIVER_INSIDE_ISA_FILE 1
@@ -33,4 +37,8 @@ void MatMulAvx512Vnni(const MatMulArgs& args) {
 
 }  // namespace berth::llm
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
