@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "core/cpu_features.h"
 #include "core/float16.h"
 
 namespace berth::llm {
@@ -80,54 +82,116 @@ BERTH_V3 void RoundToF16V3(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = core::Float16::ToFloat(core::Float16::FromFloat(x[i]));
 }
 
-// exp(x) for x <= 88.7: 2^k * e^r with r = x - k ln2 in [-ln2/2, ln2/2] (ln2
-// split in two for exactness) and a degree-6 polynomial for e^r; within 2
-// ulp of expf. Below -87.3 the result flushes to 0, as silu and softmax want.
-BERTH_V3 __m256 ExpV3(__m256 x) {
-  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-  const __m256 ln2_high = _mm256_set1_ps(0.693359375f), ln2_low = _mm256_set1_ps(-2.12194440e-4f);
-  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
-  const __m256 too_small = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3365478515625f), _CMP_LT_OQ);
-  __m256 k = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(k, ln2_high, x);
-  r = _mm256_fnmadd_ps(k, ln2_low, r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i exponent = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(too_small, _mm256_mul_ps(p, _mm256_castsi256_ps(exponent)));
+// exp as llama.cpp's CPU backend computes it in softmax and SiLU (its
+// ggml_v_expf, after ARM's optimized-routines expf): n = round(x / ln2) by
+// the 1.5 * 2^23 shift, b = x - n ln2 in two parts, a degree-5 polynomial
+// j(b), then 2^n (1 + j). Its AVX2 build rounds k + k j in one FMA; its
+// AVX-512 build rounds 1 + j first and scales exactly (vscalefps) — the two
+// differ in the last bit now and then, and a last bit is enough to flip a
+// Q8_0 activation's rounding. berth follows the build llama.cpp picks for
+// the CPU (AVX-512 F+DQ or not), in every kernel ISA; greedy decoding then
+// gives the same tokens.
+constexpr float kShift = 0x1.8p23f, kLog2e = 0x1.715476p+0f, kLn2High = 0x1.62e4p-1f, kLn2Low = 0x1.7f7d1cp-20f;
+constexpr float kC5 = 0x1.0e4020p-7f, kC4 = 0x1.573e2ep-5f, kC3 = 0x1.555e66p-3f, kC2 = 0x1.fffdb6p-2f,
+                kC1 = 0x1.ffffecp-1f;
+
+uint32_t Bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u;
+}
+float FromBits(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
 }
 
-BERTH_V3 void SwiGluV3(float* gate, const float* up, int64_t n) {
-  int64_t i = 0;
+float ExpLikeLlamaScalar(float x, bool avx512_style) {
+  const float z = std::fma(x, kLog2e, kShift);
+  const float n = z - kShift;
+  const float b = std::fma(-n, kLn2Low, std::fma(-n, kLn2High, x));
+  const float u = b * b;
+  const float poly = std::fma(std::fma(kC5, b, kC4), u, std::fma(kC3, b, kC2));
+  if (avx512_style) {
+    if (std::abs(n) > 192) return n <= 0 ? 0.0f : INFINITY;
+    const float j = std::fma(poly, u, std::fma(kC1, b, 1.0f));
+    return std::ldexp(j, static_cast<int>(n));
+  }
+  const float j = std::fma(poly, u, kC1 * b);
+  const uint32_t e = Bits(z) << 23;
+  const float k = FromBits(e + Bits(1.0f));
+  if (!(std::abs(n) > 126)) return std::fma(j, k, k);
+  const uint32_t g = n <= 0 ? 0x82000000u : 0u;
+  const float s1 = FromBits(g + 0x7f000000u);
+  const float s2 = FromBits(e - g);
+  if (std::abs(n) > 192) return s1 * s1;
+  return std::fma(s2, j, s2) * s1;
+}
+
+#if defined(__x86_64__)
+// Eight lanes of ExpLikeLlamaScalar; lanes outside the common range take
+// the scalar function.
+BERTH_V3 __m256 ExpLikeLlamaV3(__m256 x, bool avx512_style) {
+  const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(kLog2e), _mm256_set1_ps(kShift));
+  const __m256 n = _mm256_sub_ps(z, _mm256_set1_ps(kShift));
+  const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), x));
+  const __m256 u = _mm256_mul_ps(b, b);
+  const __m256 poly = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(kC5), b, _mm256_set1_ps(kC4)), u,
+                                      _mm256_fmadd_ps(_mm256_set1_ps(kC3), b, _mm256_set1_ps(kC2)));
+  const __m256 abs_n = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+  __m256 result, outside;
+  if (avx512_style) {
+    const __m256 j = _mm256_fmadd_ps(poly, u, _mm256_fmadd_ps(_mm256_set1_ps(kC1), b, _mm256_set1_ps(1.0f)));
+    // 2^n exactly where n is a normal exponent: then j * 2^n rounds once, as vscalefps does.
+    result = _mm256_mul_ps(j, _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f)))));
+    outside = _mm256_or_ps(_mm256_cmp_ps(n, _mm256_set1_ps(-126.0f), _CMP_LT_OQ),
+                           _mm256_cmp_ps(n, _mm256_set1_ps(127.0f), _CMP_GT_OQ));
+  } else {
+    const __m256 j = _mm256_fmadd_ps(poly, u, _mm256_mul_ps(_mm256_set1_ps(kC1), b));
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+    result = _mm256_fmadd_ps(j, k, k);
+    outside = _mm256_cmp_ps(abs_n, _mm256_set1_ps(126.0f), _CMP_GT_OQ);
+  }
+  if (_mm256_movemask_ps(outside)) {
+    alignas(32) float in[8], out[8];
+    _mm256_store_ps(in, x);
+    _mm256_store_ps(out, result);
+    const int mask = _mm256_movemask_ps(outside);
+    for (int lane = 0; lane < 8; ++lane) {
+      if (mask & (1 << lane)) out[lane] = ExpLikeLlamaScalar(in[lane], avx512_style);
+    }
+    result = _mm256_load_ps(out);
+  }
+  return result;
+}
+
+BERTH_V3 void SwiGluV3(float* gate, const float* up, int64_t chunked, bool avx512_style) {
   const __m256 one = _mm256_set1_ps(1.0f);
-  for (; i + 8 <= n; i += 8) {
+  for (int64_t i = 0; i < chunked; i += 8) {
     const __m256 g = _mm256_loadu_ps(gate + i);
-    const __m256 e = ExpV3(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    const __m256 e = ExpLikeLlamaV3(_mm256_sub_ps(_mm256_setzero_ps(), g), avx512_style);
     _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-// x[i] = exp(x[i] * scale - max); returns the sum in double.
-BERTH_V3 double ExpShiftedV3(float* x, int64_t n, float scale, float max) {
-  const __m256 vs = _mm256_set1_ps(scale), vm = _mm256_set1_ps(max);
-  double sum = 0;
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 e = ExpV3(_mm256_fmsub_ps(_mm256_loadu_ps(x + i), vs, vm));
-    _mm256_storeu_ps(x + i, e);
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, e);
-    for (float v : lanes) sum += v;
+BERTH_V3 void ExpShiftedV3(float* x, int64_t chunked, float max, bool avx512_style) {
+  const __m256 vm = _mm256_set1_ps(max);
+  for (int64_t i = 0; i < chunked; i += 8) {
+    _mm256_storeu_ps(x + i, ExpLikeLlamaV3(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), avx512_style));
   }
-  for (; i < n; ++i) sum += x[i] = std::exp(x[i] * scale - max);
-  return sum;
 }
+#endif
+
+// Which of llama.cpp's builds this CPU gets, and its vector width.
+bool Avx512Style() {
+  static const bool style = [] {
+    core::CpuFeatures cpu = core::DetectCpuFeatures();
+    return cpu.avx512f && cpu.avx512dq;
+  }();
+  return style;
+}
+int64_t ChunkWidth() { return Avx512Style() ? 16 : 8; }
 
 BERTH_V3 void AxpyF32V3(float a, const float* x, float* y, int64_t n) {
   __m256 va = _mm256_set1_ps(a);
@@ -191,28 +255,51 @@ void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n) {
 
 void ScaledSoftmax(bool fast, float* x, int64_t n, float scale) {
   float max = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i] * scale);
-  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] *= scale;
+    max = std::max(max, x[i]);
+  }
+  // Whole chunks through the polynomial, the rest through expf; the sum as
+  // llama.cpp takes it: each chunk's lanes added pairwise (halves, then
+  // quarters, ...) in float, the chunks in double.
+  const bool avx512_style = Avx512Style();
+  const int64_t width = ChunkWidth(), chunked = n / width * width;
 #if defined(__x86_64__)
   if (fast) {
-    sum = ExpShiftedV3(x, n, scale, max);
+    ExpShiftedV3(x, chunked, max, avx512_style);
   } else
 #endif
   {
-    for (int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] * scale - max);
+    for (int64_t i = 0; i < chunked; ++i) x[i] = ExpLikeLlamaScalar(x[i] - max, avx512_style);
   }
+  double sum = 0;
+  float lanes[16];
+  for (int64_t i = 0; i < chunked; i += width) {
+    std::copy(x + i, x + i + width, lanes);
+    for (int64_t half = width / 2; half >= 1; half /= 2) {
+      for (int64_t l = 0; l < half; ++l) lanes[l] += lanes[l + half];
+    }
+    sum += lanes[0];
+  }
+  for (int64_t i = chunked; i < n; ++i) sum += x[i] = std::exp(x[i] - max);
   const float inverse = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inverse;
 }
 
 void SwiGlu(bool fast, float* gate, const float* up, int64_t n) {
+  const bool avx512_style = Avx512Style();
+  const int64_t chunked = n / ChunkWidth() * ChunkWidth();
 #if defined(__x86_64__)
-  if (fast) return SwiGluV3(gate, up, n);
+  if (fast) {
+    SwiGluV3(gate, up, chunked, avx512_style);
+  } else
 #endif
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  {
+    for (int64_t i = 0; i < chunked; ++i) {
+      gate[i] = gate[i] / (1.0f + ExpLikeLlamaScalar(-gate[i], avx512_style)) * up[i];
+    }
   }
+  for (int64_t i = chunked; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 void ToF16(bool fast, const float* x, uint16_t* y, int64_t n) {

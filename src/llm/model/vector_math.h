@@ -20,11 +20,13 @@ float DotF32(bool fast, const float* a, const float* b, int64_t n);
 void AxpyF16(bool fast, float a, const uint16_t* x, float* y, int64_t n);
 void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n);
 
-// In-place softmax of x[0..n) * scale. The sum is taken in double, as ggml
-// does; exp is std::exp, or with `fast` a polynomial within 2 ulp of it.
+// In-place softmax of x[0..n) * scale, bit for bit as llama.cpp's CPU
+// backend computes it on this CPU (its exp polynomial on whole vector
+// chunks, expf on the rest, the sum in double); `fast` only chooses AVX2
+// instructions over plain C++ for the same arithmetic.
 void ScaledSoftmax(bool fast, float* x, int64_t n, float scale);
 
-// gate[i] = silu(gate[i]) * up[i] (exp as in ScaledSoftmax).
+// gate[i] = silu(gate[i]) * up[i], with the exp of ScaledSoftmax.
 void SwiGlu(bool fast, float* gate, const float* up, int64_t n);
 
 // Converts float to F16 bits with round-to-nearest-even; RoundToF16 rounds
