@@ -4,7 +4,8 @@ llm-ref`) on 1,000 lines of varied text (tests/llm/tokenizer_corpus.py), for
 each vocabulary of llama.cpp's test suite that berth supports: the ids with
 special-token texts as plain text and as tokens (`berth tokenize --lines
 --no-special [--parse-special]`), and the text llama.cpp's ids decode to
-(`berth detokenize --lines`). Every line must match. So must what both make
+(`berth detokenize --lines`). Every line must match, and so must the whole
+corpus as one text (about 70 KB). So must what both make
 of the vocabulary (`berth tokenize --dump-vocabulary`): BOS, EOS, EOT,
 whether BOS/EOS are added, the end-of-generation tokens, and every token's
 attributes and text.
@@ -104,6 +105,7 @@ def main():
         print(f"SKIP: no ggml-vocab-*.gguf in {args.vocab_dir}: run `make llm-ref`")
         return 77
     texts = tokenizer_corpus.lines(args.count, args.seed)
+    texts.append("".join(texts))  # one long text: nothing lost at scale
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "texts.json")
