@@ -106,13 +106,13 @@ const BpeEncoder::Merge* BpeEncoder::Find(int32_t left, int32_t right) const {
   }
 }
 
-void BpeEncoder::Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<uint32_t>& words,
+void BpeEncoder::Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<size_t>& words,
                         std::vector<int32_t>* out) const {
   std::string word;
   std::vector<Symbol> symbols;
   std::vector<Candidate> heap;
   size_t start = 0;
-  for (uint32_t n : words) {
+  for (size_t n : words) {
     word.clear();
     for (size_t k = start; k < start + n; ++k) unicode::AppendUtf8(cps[k], &word);
     EncodeWord(table, word, &symbols, &heap, out);

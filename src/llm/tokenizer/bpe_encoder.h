@@ -27,7 +27,7 @@ class BpeEncoder {
 
   // Appends the tokens of the code points `cps`, split into words of the
   // lengths `words` (the pre-tokenizer's).
-  void Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<uint32_t>& words,
+  void Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<size_t>& words,
               std::vector<int32_t>* out) const;
 
  private:
