@@ -32,6 +32,7 @@ struct TokenizeArguments {
   bool special = false;
   bool pieces = false;
   bool stats = false;
+  bool dump_vocabulary = false;
 };
 
 core::Result<std::unique_ptr<llm::Tokenizer>> LoadTokenizer(const std::string& path) {
@@ -111,9 +112,26 @@ std::string Escape(std::string_view text) {
 
 void Write(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
+// What berth makes of the vocabulary: the special ids, then per token its
+// attributes (TokenAttr bits) and its text as Decode gives it (escaped).
+void DumpVocabulary(const llm::Tokenizer& t) {
+  std::string out = fmt::format("bos {} eos {} eot {} adds_bos {} adds_eos {} eog", t.bos(), t.eos(), t.eot(),
+                                int{t.adds_bos()}, int{t.adds_eos()});
+  for (int32_t id : t.end_of_generation()) out += " " + std::to_string(id);
+  out += '\n';
+  for (int32_t id = 0; id < t.size(); ++id) {
+    out += fmt::format("{} {} {}\n", id, t.Attributes(id), Escape(t.Decode({id}, true)));
+  }
+  Write(out);
+}
+
 core::Status Tokenize(const TokenizeArguments& args) {
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(auto tokenizer, LoadTokenizer(args.model));
+  if (args.dump_vocabulary) {
+    DumpVocabulary(*tokenizer);
+    return core::Status::Ok();
+  }
   const auto loaded = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::string input, ReadInput(args));
   const bool add_special = !args.no_special;
@@ -213,6 +231,8 @@ void AddTokenizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--parse-special", args->parse_special, "special-token texts in the text are those tokens");
   cmd->add_flag("--pieces", args->pieces, "print each token's text after its id");
   cmd->add_flag("--stats", args->stats, "print load and tokenization times to stderr");
+  cmd->add_flag("--dump-vocabulary", args->dump_vocabulary,
+                "print the special ids, then each token's attributes and text, instead");
   cmd->callback([args, exit_code] {
     if (auto status = Tokenize(*args); !status.ok()) *exit_code = ReportError(status);
   });

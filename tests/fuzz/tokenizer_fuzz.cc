@@ -115,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const std::vector<uint32_t> cps = berth::llm::unicode::DecodeLenient(text);
   size_t covered = 0;
-  for (uint32_t n : berth::llm::PreTokenize(family.kind, cps)) {
+  for (size_t n : berth::llm::PreTokenize(family.kind, cps)) {
     Check(n > 0);
     covered += n;
   }

@@ -4,7 +4,11 @@ llm-ref`) on 1,000 lines of varied text (tests/llm/tokenizer_corpus.py), for
 each vocabulary of llama.cpp's test suite that berth supports: the ids with
 special-token texts as plain text and as tokens (`berth tokenize --lines
 --no-special [--parse-special]`), and the text llama.cpp's ids decode to
-(`berth detokenize --lines`). Every line must match.
+(`berth detokenize --lines`). Every line must match, and so must the whole
+corpus as one text (about 70 KB). So must what both make
+of the vocabulary (`berth tokenize --dump-vocabulary`): BOS, EOS, EOT,
+whether BOS/EOS are added, the end-of-generation tokens, and every token's
+attributes and text.
 
   tokenizer_oracle_test.py --berth build/berth [--vocab NAME ...] [--count N] [--seed S]
 
@@ -58,6 +62,29 @@ def compare(name, kind, texts, expected, got, failures):
     return passed
 
 
+def compare_vocabulary(name, dump, reference, failures):
+    """berth's --dump-vocabulary against llama.cpp's view; returns how many
+    tokens agree on attributes and text."""
+    v = reference
+    header = (f"bos {v['bos']} eos {v['eos']} eot {v['eot']} adds_bos {int(v['addsBos'])} "
+              f"adds_eos {int(v['addsEos'])} eog" + "".join(f" {i}" for i in v["eog"]))
+    if dump[0] != header:
+        failures.append(f"{name} vocabulary:\n    llama.cpp: {header}\n    berth:     {dump[0]}")
+    agree = 0
+    for line, (attrs, text) in zip(dump[1:], v["tokens"]):
+        token, berth_attrs, berth_text = line.split(" ", 2)
+        # JavaScript strings hold invalid UTF-8 as U+FFFD, maximal subpart by maximal subpart.
+        berth_text = berth_text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+        if int(berth_attrs) == attrs and berth_text == escape(text):
+            agree += 1
+        elif len(failures) < 40:
+            failures.append(f"{name} token {token}: llama.cpp attributes {attrs} text {escape(text)!r}, "
+                            f"berth {berth_attrs} {berth_text!r}")
+    if agree != len(v["tokens"]):
+        failures.append(f"{name}: {len(v['tokens']) - agree} tokens differ")
+    return agree
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--berth", required=True)
@@ -78,6 +105,7 @@ def main():
         print(f"SKIP: no ggml-vocab-*.gguf in {args.vocab_dir}: run `make llm-ref`")
         return 77
     texts = tokenizer_corpus.lines(args.count, args.seed)
+    texts.append("".join(texts))  # one long text: nothing lost at scale
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "texts.json")
@@ -89,12 +117,16 @@ def main():
         for name in vocabs:
             vocab = os.path.join(args.vocab_dir, f"ggml-vocab-{name}.gguf")
             out = os.path.join(tmp, f"{name}.json")
-            run = subprocess.run(["node", oracle, vocab, inp, out], capture_output=True, text=True, check=False)
+            dump = berth_lines(args.berth, ["tokenize", vocab, "--dump-vocabulary"], inp)
+            run = subprocess.run(["node", oracle, vocab, inp, out, str(len(dump) - 1)], capture_output=True, text=True,
+                                 check=False)
             if run.returncode != 0:
                 failures.append(f"{name}: node-llama-cpp failed: {run.stderr[-2000:]}")
                 continue
             with open(out, encoding="utf-8") as f:
-                reference = json.load(f)
+                result = json.load(f)
+            reference = result["texts"]
+            tokens_agree = compare_vocabulary(name, dump, result["vocabulary"], failures)
             plain = berth_lines(args.berth, ["tokenize", vocab, "--lines", "--unescape", "--no-special"], lines)
             special = berth_lines(args.berth, ["tokenize", vocab, "--lines", "--unescape", "--no-special",
                                                "--parse-special"], lines)
@@ -109,7 +141,8 @@ def main():
                 compare(name, "detokenize", texts, [escape(r["decoded"]) for r in reference], decoded, failures),
             ]
             print(f"{name}: tokenize {counts[0]}/{len(texts)}, with special tokens {counts[1]}/{len(texts)}, "
-                  f"detokenize {counts[2]}/{len(texts)}", flush=True)
+                  f"detokenize {counts[2]}/{len(texts)}; vocabulary: {tokens_agree}/{len(dump) - 1} tokens agree",
+                  flush=True)
     for failure in failures:
         print(failure)
     return 1 if failures else 0

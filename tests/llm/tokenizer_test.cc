@@ -204,6 +204,33 @@ TEST(Tokenizer, Llama3AddsBosWithoutTheKeyAndIgnoresMerges) {
   EXPECT_GT(t.Encode("<|eot_id|>", false, false).size(), 1u);
 }
 
+TEST(Tokenizer, AttributesAsLlamaCppSetsThem) {
+  LOAD_OR_SKIP(qwen, "qwen2");
+  const Tokenizer& q = *qwen->tokenizer;
+  // Qwen 2's vocabulary has "</s>" as a normal token; llama.cpp takes that
+  // text for an end-of-generation token and makes it a control token: no
+  // text unless asked for, plain text unless parse_special.
+  const int32_t s_end = 128247;
+  EXPECT_EQ(q.TokenPiece(s_end, true), "</s>");
+  EXPECT_EQ(q.Attributes(s_end), kAttrNormal | kAttrControl);
+  EXPECT_TRUE(q.IsEndOfGeneration(s_end));
+  EXPECT_EQ(q.TokenPiece(s_end), "");
+  EXPECT_EQ(q.Encode("</s>", false, true), (std::vector<int32_t>{s_end}));
+  EXPECT_GT(q.Encode("</s>", false, false).size(), 1u);
+  // User-defined tokens are split out even without parse_special.
+  EXPECT_EQ(q.Attributes(151646), kAttrUserDefined);
+  EXPECT_EQ(q.Encode("a[PAD151646]", false, false).back(), 151646);
+  EXPECT_EQ(q.Attributes(-1), 0);
+
+  // Phi-3 (by its model name): whitespace after its special tokens is dropped.
+  LOAD_OR_SKIP(phi, "phi-3");
+  const Tokenizer& p = *phi->tokenizer;
+  const int32_t user = p.Encode("<|user|>", false, true)[0];
+  EXPECT_TRUE(p.Attributes(user) & kAttrRstrip);
+  EXPECT_EQ(p.Encode("<|user|>\n  Hello", false, true), p.Encode("<|user|>Hello", false, true));
+  EXPECT_FALSE(p.Attributes(p.bos()) & kAttrRstrip);
+}
+
 TEST(Tokenizer, PiecesDecodeTheByteAlphabet) {
   LOAD_OR_SKIP(loaded, "gpt-2");
   const Tokenizer& t = *loaded->tokenizer;

@@ -1,6 +1,6 @@
 #include "llm/tokenizer/bpe_encoder.h"
 
-#include <queue>
+#include <algorithm>
 
 #include "llm/tokenizer/unicode.h"
 
@@ -22,7 +22,9 @@ uint64_t Mix(uint64_t key) {  // splitmix64's finaliser
   return key ^ (key >> 31);
 }
 
-struct Symbol {
+}  // namespace
+
+struct BpeEncoder::Symbol {
   size_t prev;
   size_t next;
   int32_t id;  // -1 only for a byte whose character is no token (never merged)
@@ -30,22 +32,18 @@ struct Symbol {
   size_t size;  // bytes of the word it covers; 0 once merged into the one before
 };
 
-struct Candidate {
+struct BpeEncoder::Candidate {
   size_t left;
   size_t right;
   int32_t rank;
   int32_t result;
   size_t size;  // of the joined text: stale once either side changed
-};
 
-// Lowest rank first; among equal ranks the leftmost.
-struct Later {
-  bool operator()(const Candidate& a, const Candidate& b) const {
+  // Heap order: lowest rank first; among equal ranks the leftmost.
+  static bool Later(const Candidate& a, const Candidate& b) {
     return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
   }
 };
-
-}  // namespace
 
 core::Result<BpeEncoder> BpeEncoder::Create(const TokenTable& table, const std::vector<std::string_view>& merges,
                                             bool ignore_merges) {
@@ -55,7 +53,7 @@ core::Result<BpeEncoder> BpeEncoder::Create(const TokenTable& table, const std::
     return core::InvalidArgument("tokenizer.ggml.merges has {} merges", merges.size());
   }
   uint64_t capacity = 16;
-  while (capacity < merges.size() * 2) capacity *= 2;
+  while (capacity < merges.size() + merges.size() / 2) capacity *= 2;
   encoder.merges_.assign(capacity, Merge{kEmpty, 0, 0});
   encoder.mask_ = capacity - 1;
   std::string joined;
@@ -108,7 +106,22 @@ const BpeEncoder::Merge* BpeEncoder::Find(int32_t left, int32_t right) const {
   }
 }
 
-void BpeEncoder::EncodeWord(const TokenTable& table, std::string_view word, std::vector<int32_t>* out) const {
+void BpeEncoder::Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<size_t>& words,
+                        std::vector<int32_t>* out) const {
+  std::string word;
+  std::vector<Symbol> symbols;
+  std::vector<Candidate> heap;
+  size_t start = 0;
+  for (size_t n : words) {
+    word.clear();
+    for (size_t k = start; k < start + n; ++k) unicode::AppendUtf8(cps[k], &word);
+    EncodeWord(table, word, &symbols, &heap, out);
+    start += n;
+  }
+}
+
+void BpeEncoder::EncodeWord(const TokenTable& table, std::string_view word, std::vector<Symbol>* symbol_buffer,
+                            std::vector<Candidate>* heap, std::vector<int32_t>* out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
     std::string text;
@@ -118,22 +131,25 @@ void BpeEncoder::EncodeWord(const TokenTable& table, std::string_view word, std:
       return;
     }
   }
-  std::vector<Symbol> symbols(word.size());
+  std::vector<Symbol>& symbols = *symbol_buffer;
+  symbols.resize(word.size());
   for (size_t i = 0; i < word.size(); ++i) {
     const auto byte = static_cast<uint8_t>(word[i]);
     symbols[i] = {i == 0 ? kNone : i - 1, i + 1 == word.size() ? kNone : i + 1, byte_token_[byte], byte, 1};
   }
-  std::priority_queue<Candidate, std::vector<Candidate>, Later> queue;
+  heap->clear();
   auto consider = [&](size_t left, size_t right) {
     if (left == kNone || right == kNone) return;
     if (const Merge* merge = Find(symbols[left].id, symbols[right].id)) {
-      queue.push({left, right, merge->rank, merge->result, symbols[left].size + symbols[right].size});
+      heap->push_back({left, right, merge->rank, merge->result, symbols[left].size + symbols[right].size});
+      std::push_heap(heap->begin(), heap->end(), Candidate::Later);
     }
   };
   for (size_t i = 1; i < symbols.size(); ++i) consider(i - 1, i);
-  while (!queue.empty()) {
-    const Candidate best = queue.top();
-    queue.pop();
+  while (!heap->empty()) {
+    std::pop_heap(heap->begin(), heap->end(), Candidate::Later);
+    const Candidate best = heap->back();
+    heap->pop_back();
     Symbol& left = symbols[best.left];
     Symbol& right = symbols[best.right];
     if (left.size == 0 || right.size == 0 || left.size + right.size != best.size) continue;

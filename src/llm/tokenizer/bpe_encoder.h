@@ -25,10 +25,18 @@ class BpeEncoder {
   static core::Result<BpeEncoder> Create(const TokenTable& table, const std::vector<std::string_view>& merges,
                                          bool ignore_merges);
 
-  // Appends the tokens of one word, given as the UTF-8 text it stands for.
-  void EncodeWord(const TokenTable& table, std::string_view word, std::vector<int32_t>* out) const;
+  // Appends the tokens of the code points `cps`, split into words of the
+  // lengths `words` (the pre-tokenizer's).
+  void Encode(const TokenTable& table, const std::vector<uint32_t>& cps, const std::vector<size_t>& words,
+              std::vector<int32_t>* out) const;
 
  private:
+  struct Symbol;
+  struct Candidate;
+  // One word, as the UTF-8 text it stands for; `symbols` and `heap` are
+  // scratch space kept from word to word.
+  void EncodeWord(const TokenTable& table, std::string_view word, std::vector<Symbol>* symbols,
+                  std::vector<Candidate>* heap, std::vector<int32_t>* out) const;
   struct Merge {
     uint64_t pair;  // left id << 32 | right id; ~0 marks an empty slot
     int32_t rank;

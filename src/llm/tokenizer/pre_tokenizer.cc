@@ -28,7 +28,7 @@ struct Text {
 // one ended.
 class Piece {
  public:
-  Piece(const Text& text, size_t begin, size_t end, std::vector<uint32_t>* out)
+  Piece(const Text& text, size_t begin, size_t end, std::vector<size_t>* out)
       : text_(text), end_(end), pos_(begin), out_(out) {}
 
   size_t pos() const { return pos_; }
@@ -39,7 +39,7 @@ class Piece {
   uint16_t bits(size_t p) const { return p < end_ ? text_.bits[p] : 0; }
   // Ends the current word at `to` (nothing when it would be empty).
   void Emit(size_t to) {
-    if (to > pos_) out_->push_back(static_cast<uint32_t>(to - pos_));
+    if (to > pos_) out_->push_back(to - pos_);
     pos_ = to;
   }
 
@@ -47,7 +47,7 @@ class Piece {
   const Text& text_;
   const size_t end_;
   size_t pos_;
-  std::vector<uint32_t>* out_;
+  std::vector<size_t>* out_;
 };
 
 // ASCII lowercase: the only case folding the contractions need (checked for
@@ -86,7 +86,7 @@ bool SplitSpaces(Piece& p) {
 
 // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // as llama.cpp's unicode_regex_split_custom_gpt2 reads it.
-void SplitGpt2(const Text& text, size_t begin, size_t end, std::vector<uint32_t>* out) {
+void SplitGpt2(const Text& text, size_t begin, size_t end, std::vector<size_t>* out) {
   Piece p(text, begin, end, out);
   while (!p.done()) {
     const size_t pos = p.pos();
@@ -118,8 +118,7 @@ void SplitGpt2(const Text& text, size_t begin, size_t end, std::vector<uint32_t>
 //   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 // Qwen 2 takes one digit at a time; Qwen 3.5 also counts combining marks
 // (\p{M}) as word characters.
-void SplitLlama3(const Text& text, size_t begin, size_t end, size_t max_digits, bool marks,
-                 std::vector<uint32_t>* out) {
+void SplitLlama3(const Text& text, size_t begin, size_t end, size_t max_digits, bool marks, std::vector<size_t>* out) {
   const uint16_t word = marks ? kLetter | kMark : kLetter;
   const uint16_t not_symbol = kSpace | kNumber | word;
   Piece p(text, begin, end, out);
@@ -177,7 +176,7 @@ void SplitLlama3(const Text& text, size_t begin, size_t end, size_t max_digits, 
 // and so is the text between matches. `match(pos, end)` is the length of
 // the match starting at `pos` (0 for none); the leftmost match wins.
 template <typename Match>
-void SplitMatches(size_t begin, size_t end, const Match& match, std::vector<uint32_t>* out) {
+void SplitMatches(size_t begin, size_t end, const Match& match, std::vector<size_t>* out) {
   size_t gap = begin;
   size_t pos = begin;
   while (pos < end) {
@@ -186,12 +185,12 @@ void SplitMatches(size_t begin, size_t end, const Match& match, std::vector<uint
       ++pos;
       continue;
     }
-    if (pos > gap) out->push_back(static_cast<uint32_t>(pos - gap));
-    out->push_back(static_cast<uint32_t>(n));
+    if (pos > gap) out->push_back(pos - gap);
+    out->push_back(n);
     pos += n;
     gap = pos;
   }
-  if (end > gap) out->push_back(static_cast<uint32_t>(end - gap));
+  if (end > gap) out->push_back(end - gap);
 }
 
 // Matchers for SplitMatches over a predicate on a code point and its bits.
@@ -291,16 +290,16 @@ bool IsDeepseekPunctuation(uint32_t c, uint16_t bits) {
 }
 
 // \s+$: the whitespace at the end of a piece is a word of its own.
-void SplitTrailingSpaces(const Text& text, size_t begin, size_t end, std::vector<uint32_t>* out) {
+void SplitTrailingSpaces(const Text& text, size_t begin, size_t end, std::vector<size_t>* out) {
   size_t start = end;
   while (start > begin && (text.bits[start - 1] & kSpace)) --start;
-  if (start > begin) out->push_back(static_cast<uint32_t>(start - begin));
-  if (end > start) out->push_back(static_cast<uint32_t>(end - start));
+  if (start > begin) out->push_back(start - begin);
+  if (end > start) out->push_back(end - start);
 }
 
 }  // namespace
 
-std::vector<uint32_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint32_t>& cps) {
+std::vector<size_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint32_t>& cps) {
   if (cps.empty()) return {};
   Text text{cps, std::vector<uint16_t>(cps.size())};
   for (size_t i = 0; i < cps.size(); ++i) {
@@ -308,22 +307,22 @@ std::vector<uint32_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint3
     text.bits[i] = Bit(static_cast<unicode::Category>(flags & unicode::kCategoryMask)) |
                    ((flags & unicode::kWhitespace) ? kSpace : 0);
   }
-  std::vector<uint32_t> words{static_cast<uint32_t>(cps.size())};
+  std::vector<size_t> words{cps.size()};
   // Applies one expression to every piece so far.
   auto apply = [&](const auto& split) {
-    std::vector<uint32_t> next;
+    std::vector<size_t> next;
     next.reserve(words.size() * 2);
     size_t start = 0;
-    for (uint32_t n : words) {
+    for (size_t n : words) {
       split(start, start + n, &next);
       start += n;
     }
     words = std::move(next);
   };
   auto matches = [&](const auto& match) {
-    apply([&](size_t b, size_t e, std::vector<uint32_t>* out) { SplitMatches(b, e, match, out); });
+    apply([&](size_t b, size_t e, std::vector<size_t>* out) { SplitMatches(b, e, match, out); });
   };
-  auto gpt2 = [&](size_t b, size_t e, std::vector<uint32_t>* out) { SplitGpt2(text, b, e, out); };
+  auto gpt2 = [&](size_t b, size_t e, std::vector<size_t>* out) { SplitGpt2(text, b, e, out); };
   auto numbers = [](uint32_t, uint16_t bits) { return HasBits(bits, kNumber); };
   switch (kind) {
     case PreTokenizerKind::kDefault:
@@ -340,7 +339,7 @@ std::vector<uint32_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint3
     case PreTokenizerKind::kQwen35: {
       const size_t digits = kind == PreTokenizerKind::kLlama3 ? 3 : 1;
       const bool marks = kind == PreTokenizerKind::kQwen35;
-      apply([&](size_t b, size_t e, std::vector<uint32_t>* out) { SplitLlama3(text, b, e, digits, marks, out); });
+      apply([&](size_t b, size_t e, std::vector<size_t>* out) { SplitLlama3(text, b, e, digits, marks, out); });
       break;
     }
     case PreTokenizerKind::kStarcoder:
@@ -363,7 +362,7 @@ std::vector<uint32_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint3
       matches(OneOf(text, [](uint32_t c, uint16_t) { return c == '\r' || c == '\n'; }));
       matches(SpaceThenRunOf(text, IsDeepseekLetter));
       matches(SpaceThenRunOf(text, IsDeepseekPunctuation));
-      apply([&](size_t b, size_t e, std::vector<uint32_t>* out) { SplitTrailingSpaces(text, b, e, out); });
+      apply([&](size_t b, size_t e, std::vector<size_t>* out) { SplitTrailingSpaces(text, b, e, out); });
       matches(RunOf(text, IsCjk));
       matches(RunOf(text, numbers));
       break;

@@ -33,6 +33,6 @@ enum class PreTokenizerKind {
 
 // Splits the code points into words; returns each word's length in code
 // points, in order (none zero; they sum to cps.size()). Linear time.
-std::vector<uint32_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint32_t>& cps);
+std::vector<size_t> PreTokenize(PreTokenizerKind kind, const std::vector<uint32_t>& cps);
 
 }  // namespace berth::llm

@@ -15,8 +15,13 @@
 
 namespace berth::llm {
 
+// Whether ▁ appears in tokens only as a leading run (no token joins
+// anything to a following ▁): then the text can be merged word by word.
+bool SpacesOnlyLead(const TokenTable& table);
+
 // `byte_tokens[b]`: the token for byte b (-1: the byte is dropped).
-void EncodeSentencePiece(const TokenTable& table, const std::array<int32_t, 256>& byte_tokens, std::string_view text,
-                         std::vector<int32_t>* out);
+// `split_at_spaces`: SpacesOnlyLead(table).
+void EncodeSentencePiece(const TokenTable& table, const std::array<int32_t, 256>& byte_tokens, bool split_at_spaces,
+                         std::string_view text, std::vector<int32_t>* out);
 
 }  // namespace berth::llm

@@ -1,6 +1,8 @@
 #include "llm/tokenizer/token_table.h"
 
 #include <cstring>
+#include <functional>
+#include <unordered_map>
 
 namespace berth::llm {
 
@@ -47,10 +49,44 @@ core::Result<TokenTable> TokenTable::Build(const Vocabulary& vocab) {
         break;
     }
   }
-  // operator[] in id order, as llama.cpp fills its map: the last of equal
-  // texts wins, and the iteration order matches (see ForEach).
-  for (int32_t id = 0; id < n; ++id) table.ids_[table.text(id)] = id;
+  uint64_t capacity = 16;
+  while (capacity < static_cast<uint64_t>(n) * 2) capacity *= 2;
+  table.index_.assign(capacity, Slot{0, -1});
+  table.mask_ = capacity - 1;
+  // In id order: the last of equal texts wins, as in llama.cpp.
+  for (int32_t id = 0; id < n; ++id) table.Index(id);
   return table;
+}
+
+void TokenTable::Index(int32_t id) {
+  const std::string_view key = text(id);
+  const uint64_t hash = std::hash<std::string_view>()(key);
+  for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
+    Slot& slot = index_[i];
+    if (slot.id < 0) {
+      slot = {static_cast<uint32_t>(hash >> 32), id};
+      return;
+    }
+    if (slot.hash == static_cast<uint32_t>(hash >> 32) && text(slot.id) == key) {
+      slot.id = id;
+      return;
+    }
+  }
+}
+
+int32_t TokenTable::Find(std::string_view key) const {
+  const uint64_t hash = std::hash<std::string_view>()(key);
+  for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const Slot& slot = index_[i];
+    if (slot.id < 0) return -1;
+    if (slot.hash == static_cast<uint32_t>(hash >> 32) && text(slot.id) == key) return slot.id;
+  }
+}
+
+std::vector<std::pair<std::string_view, int32_t>> TokenTable::InLlamaCppOrder() const {
+  std::unordered_map<std::string_view, int32_t> map;
+  for (int32_t id = 0; id < size(); ++id) map[text(id)] = id;
+  return {map.begin(), map.end()};
 }
 
 }  // namespace berth::llm

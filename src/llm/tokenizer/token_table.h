@@ -5,26 +5,14 @@
 
 #include <cstdint>
 #include <string_view>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
+#include "llm/tokenizer/token_attributes.h"
 #include "llm/tokenizer/vocabulary.h"
 
 namespace berth::llm {
-
-// llama.cpp's token attributes (llama_token_attr): the token type, plus
-// what the loader adds (control for end-of-generation texts, l/rstrip).
-enum TokenAttr : uint16_t {
-  kAttrUnknown = 1 << 0,
-  kAttrUnused = 1 << 1,
-  kAttrNormal = 1 << 2,
-  kAttrControl = 1 << 3,
-  kAttrUserDefined = 1 << 4,
-  kAttrByte = 1 << 5,
-  kAttrLstrip = 1 << 7,  // whitespace before the token is dropped when it is split out
-  kAttrRstrip = 1 << 8,  // whitespace after it likewise
-};
 
 class TokenTable {
  public:
@@ -46,29 +34,33 @@ class TokenTable {
 
   // The token with exactly this text (the last one when several have it,
   // as in llama.cpp), or -1.
-  int32_t Find(std::string_view text) const {
-    auto it = ids_.find(text);
-    return it == ids_.end() ? -1 : it->second;
-  }
+  int32_t Find(std::string_view text) const;
 
-  // Calls f(text, id) for every distinct text. The order is that of
-  // llama.cpp's token_to_id map (a std::unordered_map<std::string, int>
-  // filled in id order): where llama.cpp picks the first of several
-  // candidate texts (fill-in-the-middle tokens), so does berth. Same
-  // library, same hash, same insertion order, same iteration order.
-  template <typename F>
-  void ForEach(F f) const {
-    for (const auto& [text, id] : ids_) f(text, id);
-  }
+  // Every distinct text with its token, in the order llama.cpp's
+  // token_to_id map (a std::unordered_map<std::string, int> filled in id
+  // order) iterates: where llama.cpp takes the first of several candidate
+  // texts, berth can take the same one. Same library, same hash, same
+  // insertion order, same iteration order. Costly; for the rare vocabulary
+  // that needs it.
+  std::vector<std::pair<std::string_view, int32_t>> InLlamaCppOrder() const;
 
  private:
   TokenTable() = default;
+  void Index(int32_t id);
 
   std::vector<char> chars_;  // every text, back to back (moves keep the views valid)
   std::vector<uint64_t> offsets_;
   std::vector<float> scores_;
   std::vector<uint16_t> attrs_;
-  std::unordered_map<std::string_view, int32_t> ids_;
+  // Text to id: open addressing with linear probing, a power of two in
+  // size, at most half full; each slot keeps the high half of its text's
+  // hash to skip most comparisons.
+  struct Slot {
+    uint32_t hash;
+    int32_t id;  // -1: empty
+  };
+  std::vector<Slot> index_;
+  uint64_t mask_ = 0;
 };
 
 }  // namespace berth::llm

@@ -19,6 +19,7 @@ struct Tokenizer::State {
   TokenizerConfig config;
   std::optional<BpeEncoder> bpe;
   std::array<int32_t, 256> spm_byte_tokens{};  // SentencePiece: the token for each byte (-1: none)
+  bool spm_split_at_spaces = false;            // SentencePiece: SpacesOnlyLead
   // Each token's piece as llama.cpp caches it (special = true), back to back.
   std::string pieces;
   std::vector<size_t> piece_offsets;
@@ -43,7 +44,8 @@ bool IsCSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 // writes it: "[UNK_BYTE_0x<hex of the character>" + the token + "]".
 std::string DecodeByteAlphabet(std::string_view text) {
   std::string out;
-  for (uint32_t cp : unicode::DecodeLenient(text)) {
+  for (size_t pos = 0; pos < text.size();) {
+    const uint32_t cp = unicode::NextLenient(text, &pos);
     const int byte = unicode::ByteOfCodepoint(cp);
     if (byte >= 0) {
       out.push_back(static_cast<char>(byte));
@@ -124,7 +126,7 @@ void CleanSpaces(std::string* buffer) {
 
 core::Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const Vocabulary& vocabulary) {
   ASSIGN_OR_RETURN(TokenTable table, TokenTable::Build(vocabulary));
-  auto state = std::make_unique<State>(State{std::move(table), {}, std::nullopt, {}, {}, {}});
+  auto state = std::make_unique<State>(State{std::move(table), {}, std::nullopt, {}, false, {}, {}});
   ASSIGN_OR_RETURN(state->config, ResolveTokenizerConfig(vocabulary, &state->table));
   const TokenTable& t = state->table;
   if (state->config.family == TokenizerFamily::kBytePairs) {
@@ -137,6 +139,7 @@ core::Result<std::unique_ptr<Tokenizer>> Tokenizer::Create(const Vocabulary& voc
       if (id < 0) id = t.Find(std::string(1, static_cast<char>(b)));
       state->spm_byte_tokens[b] = id >= 0 ? id : state->config.unk;
     }
+    state->spm_split_at_spaces = SpacesOnlyLead(t);
   }
   state->piece_offsets.reserve(static_cast<size_t>(t.size()) + 1);
   state->piece_offsets.push_back(0);
@@ -219,7 +222,6 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, 
   if (add_special && c.add_bos) out.push_back(c.bos);
   bool after_special = true;  // SentencePiece: a space before text that starts the input or follows a token
   std::string buffer;
-  std::string word;
   for (const Fragment& f : Partition(text, s.table, c.special_tokens, parse_special)) {
     if (f.token >= 0) {
       out.push_back(f.token);
@@ -237,16 +239,10 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special, 
           buffer.push_back(ch);
         }
       }
-      EncodeSentencePiece(s.table, s.spm_byte_tokens, buffer, &out);
+      EncodeSentencePiece(s.table, s.spm_byte_tokens, s.spm_split_at_spaces, buffer, &out);
     } else {
       const std::vector<uint32_t> cps = unicode::DecodeLenient(raw);
-      size_t start = 0;
-      for (uint32_t n : PreTokenize(c.pre, cps)) {
-        word.clear();
-        for (size_t k = start; k < start + n; ++k) unicode::AppendUtf8(cps[k], &word);
-        s.bpe->EncodeWord(s.table, word, &out);
-        start += n;
-      }
+      s.bpe->Encode(s.table, cps, PreTokenize(c.pre, cps), &out);
     }
     after_special = false;
   }
@@ -290,6 +286,8 @@ bool Tokenizer::IsEndOfGeneration(int32_t id) const {
   const auto& eog = state_->config.end_of_generation;
   return std::binary_search(eog.begin(), eog.end(), id);
 }
+
+uint16_t Tokenizer::Attributes(int32_t id) const { return id >= 0 && id < size() ? state_->table.attr(id) : 0; }
 
 bool Tokenizer::IsControl(int32_t id) const {
   return id >= 0 && id < size() && (state_->table.attr(id) & (kAttrControl | kAttrUnknown)) != 0;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "llm/tokenizer/token_attributes.h"
 #include "llm/tokenizer/vocabulary.h"
 
 namespace berth::llm {
@@ -76,6 +77,8 @@ class Tokenizer {
   const std::vector<int32_t>& end_of_generation() const;
   // Control (and unknown) tokens: no text unless asked for.
   bool IsControl(int32_t id) const;
+  // The token's TokenAttr bits (0 outside the vocabulary).
+  uint16_t Attributes(int32_t id) const;
 
  private:
   struct State;

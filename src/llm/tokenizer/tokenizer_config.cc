@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <set>
 #include <string_view>
 
@@ -98,6 +99,7 @@ constexpr std::string_view kEotTexts[] = {"<|eot_id|>",
                                           "of\xe2\x96\x81"
                                           "sentence\xef\xbd\x9c>",
                                           "<end_of_utterance>"};
+constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
 constexpr std::string_view kFimPreTexts[] = {"<|fim_prefix|>",
                                              "<fim-prefix>",
                                              "<fim_prefix>",
@@ -173,6 +175,24 @@ std::string Lowercase(std::string_view text) {
 // A default special-token id, or -1 when it lies outside the vocabulary.
 int32_t DefaultId(int32_t id, const TokenTable& table) { return id < table.size() ? id : -1; }
 
+// The token whose text is one of `texts`, or -1. Where the vocabulary has
+// several, llama.cpp takes the first its token map iterates to; so does
+// this (building that order only then).
+template <size_t N>
+int32_t FindFirstOf(const TokenTable& table, const std::string_view (&texts)[N],
+                    std::optional<std::vector<std::pair<std::string_view, int32_t>>>* order) {
+  std::vector<int32_t> found;
+  for (std::string_view text : texts) {
+    if (const int32_t id = table.Find(text); id >= 0) found.push_back(id);
+  }
+  if (found.size() < 2) return found.empty() ? -1 : found[0];
+  if (!order->has_value()) *order = table.InLlamaCppOrder();
+  for (const auto& [text, id] : **order) {
+    if (OneOf(text, texts)) return id;
+  }
+  return -1;
+}
+
 // The loader's detection of special tokens by their text, and the
 // attributes it changes on the way (in llama.cpp's order).
 void DetectSpecialTokens(const Vocabulary& vocab, TokenTable* table, TokenizerConfig* c) {
@@ -180,35 +200,40 @@ void DetectSpecialTokens(const Vocabulary& vocab, TokenTable* table, TokenizerCo
   int32_t fim_mid = vocab.fim_mid.value_or(-1), fim_pad = vocab.fim_pad.value_or(-1);
   int32_t fim_rep = vocab.fim_rep.value_or(-1), fim_sep = vocab.fim_sep.value_or(-1);
   auto make_control = [table](int32_t id) { table->set_attr(id, table->attr(id) | kAttrControl); };
-  table->ForEach([&](std::string_view text, int32_t id) {
-    auto detect = [&](int32_t* slot, bool match) {
-      if (*slot == -1 && match) {
-        *slot = id;
-        make_control(id);
-      }
-    };
-    detect(&c->eot, OneOf(text, kEotTexts));
-    detect(&c->eom, text == "<|eom_id|>");
-    detect(&fim_pre, OneOf(text, kFimPreTexts));
-    detect(&fim_suf, OneOf(text, kFimSufTexts));
-    detect(&fim_mid, OneOf(text, kFimMidTexts));
-    detect(&fim_pad, OneOf(text, kFimPadTexts));
-    detect(&fim_rep, OneOf(text, kFimRepTexts));
-    detect(&fim_sep, OneOf(text, kFimSepTexts));
-  });
+  std::optional<std::vector<std::pair<std::string_view, int32_t>>> order;
+  auto detect = [&](int32_t* slot, const auto& texts) {
+    if (*slot != -1) return;
+    *slot = FindFirstOf(*table, texts, &order);
+    if (*slot >= 0) make_control(*slot);
+  };
+  detect(&c->eot, kEotTexts);
+  detect(&c->eom, kEomTexts);
+  detect(&fim_pre, kFimPreTexts);
+  detect(&fim_suf, kFimSufTexts);
+  detect(&fim_mid, kFimMidTexts);
+  detect(&fim_pad, kFimPadTexts);
+  detect(&fim_rep, kFimRepTexts);
+  detect(&fim_sep, kFimSepTexts);
+  // Control tokens named "unused" (llama.cpp visits one token per text).
+  for (int32_t id = 0; id < table->size(); ++id) {
+    const std::string_view text = table->text(id);
+    if ((table->attr(id) & kAttrControl) && text.find("unused") != std::string_view::npos && table->Find(text) == id) {
+      table->set_attr(id, table->attr(id) | kAttrUnused);
+    }
+  }
   std::set<int32_t> eog;
   for (int32_t id : {fim_pad, fim_rep, fim_sep}) {
     if (id >= 0) eog.insert(id);
   }
-  table->ForEach([&](std::string_view text, int32_t id) {
-    if (OneOf(text, kEndOfGenerationTexts)) {
+  for (std::string_view text : kEndOfGenerationTexts) {
+    if (const int32_t id = table->Find(text); id >= 0) {
       eog.insert(id);
       make_control(id);
     }
-  });
-  table->ForEach([&](std::string_view text, int32_t id) {
-    if (OneOf(text, kAlwaysRenderedTexts)) table->set_attr(id, kAttrUserDefined);
-  });
+  }
+  for (std::string_view text : kAlwaysRenderedTexts) {
+    if (const int32_t id = table->Find(text); id >= 0) table->set_attr(id, kAttrUserDefined);
+  }
   for (int32_t id : {c->eos, c->eot, c->eom}) {
     if (id >= 0) eog.insert(id);
   }

@@ -52,39 +52,40 @@ uint8_t Flags(uint32_t cp) {
   return SearchFlags(cp);
 }
 
+uint32_t NextLenient(std::string_view text, size_t* pos) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
+  const size_t n = text.size();
+  const size_t i = *pos;
+  auto continuation = [&](size_t k) { return k < n && (bytes[k] & 0xC0) == 0x80; };
+  const uint8_t b = bytes[i];
+  if (b < 0x80) {
+    *pos = i + 1;
+    return b;
+  }
+  if (b >= 0xC0 && b < 0xE0 && continuation(i + 1)) {
+    *pos = i + 2;
+    return ((b & 0x1Fu) << 6) | (bytes[i + 1] & 0x3Fu);
+  }
+  if (b >= 0xE0 && b < 0xF0 && continuation(i + 1) && continuation(i + 2)) {
+    *pos = i + 3;
+    return ((b & 0x0Fu) << 12) | ((bytes[i + 1] & 0x3Fu) << 6) | (bytes[i + 2] & 0x3Fu);
+  }
+  if (b >= 0xF0 && b < 0xF8 && continuation(i + 1) && continuation(i + 2) && continuation(i + 3)) {
+    const uint32_t cp =
+        ((b & 0x07u) << 18) | ((bytes[i + 1] & 0x3Fu) << 12) | ((bytes[i + 2] & 0x3Fu) << 6) | (bytes[i + 3] & 0x3Fu);
+    if (cp < 0x110000) {
+      *pos = i + 4;
+      return cp;
+    }
+  }
+  *pos = i + 1;
+  return 0xFFFD;
+}
+
 std::vector<uint32_t> DecodeLenient(std::string_view text) {
   std::vector<uint32_t> out;
   out.reserve(text.size());
-  const auto* bytes = reinterpret_cast<const uint8_t*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  auto continuation = [&](size_t k) { return k < n && (bytes[k] & 0xC0) == 0x80; };
-  while (i < n) {
-    const uint8_t b = bytes[i];
-    if (b < 0x80) {
-      out.push_back(b);
-      i += 1;
-    } else if (b >= 0xC0 && b < 0xE0 && continuation(i + 1)) {
-      out.push_back(((b & 0x1Fu) << 6) | (bytes[i + 1] & 0x3Fu));
-      i += 2;
-    } else if (b >= 0xE0 && b < 0xF0 && continuation(i + 1) && continuation(i + 2)) {
-      out.push_back(((b & 0x0Fu) << 12) | ((bytes[i + 1] & 0x3Fu) << 6) | (bytes[i + 2] & 0x3Fu));
-      i += 3;
-    } else if (b >= 0xF0 && b < 0xF8 && continuation(i + 1) && continuation(i + 2) && continuation(i + 3)) {
-      const uint32_t cp =
-          ((b & 0x07u) << 18) | ((bytes[i + 1] & 0x3Fu) << 12) | ((bytes[i + 2] & 0x3Fu) << 6) | (bytes[i + 3] & 0x3Fu);
-      if (cp < 0x110000) {
-        out.push_back(cp);
-        i += 4;
-      } else {
-        out.push_back(0xFFFD);
-        i += 1;
-      }
-    } else {
-      out.push_back(0xFFFD);
-      i += 1;
-    }
-  }
+  for (size_t pos = 0; pos < text.size();) out.push_back(NextLenient(text, &pos));
   return out;
 }
 

@@ -46,6 +46,9 @@ inline bool IsWhitespace(uint32_t cp) { return (Flags(cp) & kWhitespace) != 0; }
 // byte. A 4-byte form above U+10FFFF (which makes llama.cpp's tokenizer
 // throw) is treated the same way.
 std::vector<uint32_t> DecodeLenient(std::string_view text);
+// The same one code point at a time: the one at *pos, advancing *pos
+// (which must be < text.size()).
+uint32_t NextLenient(std::string_view text, size_t* pos);
 
 // Appends the UTF-8 form of `cp` (< 0x110000).
 void AppendUtf8(uint32_t cp, std::string* out);
