@@ -7,8 +7,8 @@
 //   MatVec/<type>/<isa>/<cols>   generation: one token, a weight matrix of
 //                          256 MiB (far beyond L3; `cols` 2048 is Llama-3.2-1B's
 //                          hidden size, 8192 its FFN size). GB/s of weights
-//                          read, read_GB/s: a streaming read of as many bytes
-//                          timed alongside, pct_bw: the ratio of the two
+//                          read; read_GB/s: the streaming read, interleaved
+//                          with the product in 16 slices; pct_bw: the ratio
 //   Prompt/<type>/<isa>    prompt processing: 512 tokens x 1024 rows x 2048
 //                          columns (64 rows for the scalar path), GFLOP/s
 //                          counting a multiply-add as 2
@@ -182,32 +182,36 @@ const MatVecWeights& WeightsFor(GgmlType type, int64_t cols) {
   return weights;
 }
 
-// Each iteration times one product and, right after it, one streaming read
-// of as many bytes of another buffer: on a shared machine the two see the
-// same contention, so their ratio (pct_bw) holds when the absolute figures
-// move.
+// Each iteration runs the product in 16 slices of rows, each followed by a
+// streaming read of as many bytes of another buffer, timed apart: on a
+// shared machine both see the same contention at the scale of a millisecond,
+// so their ratio (pct_bw) holds when the absolute figures move.
 void MatVec(benchmark::State& state, GgmlType type, KernelIsa isa, int64_t cols) {
   const MatVecWeights& w = WeightsFor(type, cols);
   const std::vector<uint8_t> act = Activations(type, cols, 1);
   std::vector<float> y(static_cast<size_t>(w.rows));
-  const size_t bytes = w.rows * RowBytes(type, cols);
+  const size_t row_bytes = RowBytes(type, cols);
   const auto* stream = reinterpret_cast<const float*>(BandwidthBuffer().get());
+  constexpr int kSlices = 16;
+  const int64_t slice_rows = w.rows / kSlices;
+  const size_t slice_floats = slice_rows * row_bytes / 4 / 64 * 64;
   double product_seconds = 0, read_seconds = 0;
   for (auto _ : state) {
-    auto start = std::chrono::steady_clock::now();
-    MatMul(isa, type, w.data.get(), cols, 0, w.rows, act.data(), 1, y.data(), w.rows);
-    benchmark::ClobberMemory();
-    auto end = std::chrono::steady_clock::now();
-    product_seconds += std::chrono::duration<double>(end - start).count();
-    start = end;
-    benchmark::DoNotOptimize(SumBuffer(stream, bytes / 4 / 64 * 64));
-    read_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (int s = 0; s < kSlices; ++s) {
+      auto start = std::chrono::steady_clock::now();
+      MatMul(isa, type, w.data.get(), cols, s * slice_rows, (s + 1) * slice_rows, act.data(), 1, y.data(), w.rows);
+      benchmark::ClobberMemory();
+      auto end = std::chrono::steady_clock::now();
+      product_seconds += std::chrono::duration<double>(end - start).count();
+      benchmark::DoNotOptimize(SumBuffer(stream + s * slice_floats, slice_floats));
+      read_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - end).count();
+    }
   }
-  const double gbps = static_cast<double>(bytes) * state.iterations() / product_seconds / 1e9;
-  const double read_gbps = static_cast<double>(bytes) * state.iterations() / read_seconds / 1e9;
-  state.counters["GB/s"] = gbps;
-  state.counters["read_GB/s"] = read_gbps;
-  state.counters["pct_bw"] = 100 * gbps / read_gbps;
+  const double bytes = static_cast<double>(kSlices * slice_rows) * row_bytes * state.iterations();
+  const double read_bytes = static_cast<double>(kSlices * slice_floats) * 4 * state.iterations();
+  state.counters["GB/s"] = bytes / product_seconds / 1e9;
+  state.counters["read_GB/s"] = read_bytes / read_seconds / 1e9;
+  state.counters["pct_bw"] = 100 * (bytes / product_seconds) / (read_bytes / read_seconds);
 }
 
 void Prompt(benchmark::State& state, GgmlType type, KernelIsa isa) {
