@@ -137,32 +137,34 @@ core::Status Tokenize(const TokenizeArguments& args) {
   const bool add_special = !args.no_special;
   std::string out;
   size_t token_count = 0;
-  auto one_line = [&](const std::vector<int32_t>& ids) {
-    for (size_t i = 0; i < ids.size(); ++i) {
-      out += (i ? " " : "") + std::to_string(ids[i]);
-      if (args.pieces) out += "/" + Escape(tokenizer->TokenPiece(ids[i], true));
-    }
-    out += '\n';
+  std::chrono::steady_clock::duration encoding{};
+  auto encode = [&](const std::string& text) {
+    const auto before = std::chrono::steady_clock::now();
+    std::vector<int32_t> ids = tokenizer->Encode(text, add_special, args.parse_special);
+    encoding += std::chrono::steady_clock::now() - before;
     token_count += ids.size();
+    return ids;
   };
   if (args.lines) {
     for (std::string_view line : SplitLines(input)) {
-      one_line(tokenizer->Encode(args.unescape ? Unescape(line) : std::string(line), add_special, args.parse_special));
+      const std::vector<int32_t> ids = encode(args.unescape ? Unescape(line) : std::string(line));
+      for (size_t i = 0; i < ids.size(); ++i) {
+        out += (i ? " " : "") + std::to_string(ids[i]);
+        if (args.pieces) out += "/" + Escape(tokenizer->TokenPiece(ids[i], true));
+      }
+      out += '\n';
     }
   } else {
-    const std::string text = args.unescape ? Unescape(input) : input;
-    for (int32_t id : tokenizer->Encode(text, add_special, args.parse_special)) {
+    for (int32_t id : encode(args.unescape ? Unescape(input) : input)) {
       out += std::to_string(id);
       if (args.pieces) out += "\t" + Escape(tokenizer->TokenPiece(id, true));
       out += '\n';
-      ++token_count;
     }
   }
-  const auto done = std::chrono::steady_clock::now();
   Write(out);
   if (args.stats) {
     const double load_ms = std::chrono::duration<double, std::milli>(loaded - start).count();
-    const double ms = std::chrono::duration<double, std::milli>(done - loaded).count();
+    const double ms = std::chrono::duration<double, std::milli>(encoding).count();
     std::fprintf(stderr,
                  "berth: vocabulary of %d tokens loaded in %.1f ms; %zu bytes -> %zu tokens in %.1f ms (%.1f MB/s)\n",
                  tokenizer->size(), load_ms, input.size(), token_count, ms, ms > 0 ? input.size() / ms / 1000 : 0.0);
