@@ -1,4 +1,5 @@
-// The AVX2 path (x86-64-v3: AVX2, FMA, F16C): x86_256_kernels.inc with int8
+// The AVX2 path (x86-64-v3: AVX2, FMA, F16C): x86_256_kernels.inc for one
+// token and small token counts, x86_gemm.inc's panels from 8 tokens, int8
 // products through vpmaddubsw + vpmaddwd. Only entered after dispatch has
 // checked the CPU (kernel_isa.h); the rest of the binary stays baseline.
 #include <immintrin.h>

@@ -1,5 +1,8 @@
-// The AVX-512 path (F, BW, VL, DQ). Only entered after dispatch has checked
-// the CPU (kernel_isa.h); the rest of the binary stays baseline.
+// The AVX-512 path (F, BW, VL, DQ): x86_512_kernels.inc for one token and
+// small token counts, x86_gemm.inc's panels of 32 rows from 8 tokens, int8
+// products through vpmaddubsw + vpmaddwd. Only entered after dispatch has
+// checked the CPU (kernel_isa.h); the rest of the binary stays baseline.
+//
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_* inside extract and
 // convert helpers) trip its own uninitialised-value warnings.
 #pragma GCC diagnostic ignored "-Wuninitialized"

@@ -1,5 +1,8 @@
-// The AVX-512-VNNI path (AVX-512 F, BW, VL, DQ and VNNI). Only entered after dispatch has checked
-// the CPU (kernel_isa.h); the rest of the binary stays baseline.
+// The AVX-512-VNNI path (AVX-512 F, BW, VL, DQ and VNNI): as the AVX-512
+// path, with the int8 products through vpdpbusd / vpdpwssd. Only entered
+// after dispatch has checked the CPU (kernel_isa.h); the rest of the binary
+// stays baseline.
+//
 // GCC 12's AVX-512 intrinsics (_mm512_undefined_* inside extract and
 // convert helpers) trip its own uninitialised-value warnings.
 #pragma GCC diagnostic ignored "-Wuninitialized"

@@ -1,6 +1,7 @@
-// The AVX-VNNI path (AVX2, FMA, F16C and AVX-VNNI): x86_256_kernels.inc with
-// int8 products through the VEX-encoded vpdpbusd / vpdpwssd. Only entered after dispatch has
-// checked the CPU (kernel_isa.h); the rest of the binary stays baseline.
+// The AVX-VNNI path (AVX2, FMA, F16C and AVX-VNNI): as the AVX2 path, with
+// the int8 products through the VEX-encoded vpdpbusd / vpdpwssd. Only
+// entered after dispatch has checked the CPU (kernel_isa.h); the rest of the
+// binary stays baseline.
 #include <immintrin.h>
 
 #include <cstdint>

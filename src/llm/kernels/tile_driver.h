@@ -7,8 +7,8 @@
 // let the linker pick the wrong one).
 //
 // A kernel K provides:
-//   static constexpr int kRows, kTokens;  // the prompt-processing tile
-//   static constexpr int kVecRows;        // rows per tile of the matrix-vector product
+//   static constexpr int kRows, kTokens;  // the tile: rows x tokens
+//   static constexpr int kVecRows;        // equal to kRows (rows per tile of the matrix-vector product)
 //   template <int R, int T> static void Run(const Tile&);
 // where Run computes R rows x T tokens over all the columns.
 #pragma once
@@ -68,32 +68,37 @@ inline int64_t TokenChunk(size_t act_row_bytes, int tokens_per_tile) {
   return (tiles < 1 ? 1 : tiles) * tokens_per_tile;
 }
 
-// The matrix-vector product: the rows are cut into kVecRows parts of equal
-// length and a tile takes the same row of each part, so that the weights are
-// read as kVecRows long sequential streams. (Tiles of adjacent rows read
-// kVecRows short interleaved streams, which the hardware prefetchers follow
-// badly: a third of the bandwidth on Zen 5.)
+// The matrix-vector product, and products with at most one tile of tokens:
+// the rows are cut into kRows parts of equal length and a tile takes the same
+// row of each part, so that the weights are read as kRows long sequential
+// streams. (Tiles of adjacent rows read kRows short interleaved streams,
+// which the hardware prefetchers follow badly: a third of the bandwidth on
+// Zen 5.)
 template <class K>
-void DriveMatVec(const MatMulArgs& m) {
-  const int64_t part = (m.row_end - m.row_begin) / K::kVecRows;
+void DriveRowStreams(const MatMulArgs& m) {
+  static_assert(K::kVecRows == K::kRows, "the streams take the prompt tile's rows");
+  const int tokens = static_cast<int>(m.n_tokens);
+  const int64_t part = (m.row_end - m.row_begin) / K::kRows;
   Tile tile{nullptr, part * m.row_bytes, m.activations, m.activation_row_bytes, m.cols, nullptr, m.y_stride, part};
+  const TileFn streams = TileFor<K, K::kRows>(tokens);
   for (int64_t i = 0; i < part; ++i) {
     tile.w = m.weights + (m.row_begin + i) * m.row_bytes;
     tile.y = m.y + m.row_begin + i;
-    K::template Run<K::kVecRows, 1>(tile);
+    streams(tile);
   }
   tile.row_bytes = m.row_bytes;
   tile.y_row_stride = 1;
-  for (int64_t r = m.row_begin + part * K::kVecRows; r < m.row_end; ++r) {
+  const TileFn single = TileFor<K, 1>(tokens);
+  for (int64_t r = m.row_begin + part * K::kRows; r < m.row_end; ++r) {
     tile.w = m.weights + r * m.row_bytes;
     tile.y = m.y + r;
-    K::template Run<1, 1>(tile);
+    single(tile);
   }
 }
 
 template <class K>
 void DriveTiles(const MatMulArgs& m) {
-  if (m.n_tokens == 1) return DriveMatVec<K>(m);
+  if (m.n_tokens <= K::kTokens) return DriveRowStreams<K>(m);
   Tile tile{nullptr, m.row_bytes, nullptr, m.activation_row_bytes, m.cols, nullptr, m.y_stride, 1};
   auto run = [&](TileFn fn, int64_t row, int64_t token) {
     tile.w = m.weights + row * m.row_bytes;
