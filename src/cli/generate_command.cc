@@ -29,6 +29,7 @@ struct GenerateArguments {
   int64_t seed = -1;
   int threads = 0;
   int64_t context_size = 0;
+  int64_t batch_size = 512;
   std::string kv_type = "f16";
   std::vector<std::string> stops;
   bool tokens = false;
@@ -79,6 +80,7 @@ core::Status Generate(GenerateArguments args) {
   if (prompt.empty()) return core::InvalidArgument("the prompt is empty and the model adds no BOS token");
   llm::ContextOptions context_options;
   context_options.context_size = args.context_size;
+  context_options.batch_size = args.batch_size;
   context_options.threads = args.threads;
   context_options.kv_type = args.kv_type == "f32" ? llm::KvCacheType::kF32 : llm::KvCacheType::kF16;
   ASSIGN_OR_RETURN(std::unique_ptr<llm::ModelContext> context, llm::ModelContext::Create(model, context_options));
@@ -154,6 +156,8 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", args->seed, "random seed, for reproducible sampling (default: random)");
   cmd->add_option("--threads,-t", args->threads, "threads (default: all cores)");
   cmd->add_option("--ctx-size,-c", args->context_size, "context size in tokens (default: the model's, at most 4096)");
+  cmd->add_option("--batch-size,-b", args->batch_size, "prompt tokens per forward step (default 512)")
+      ->check(CLI::Range(1, 8192));
   cmd->add_option("--kv-type", args->kv_type, "KV cache type: f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--stop", args->stops, "stop before this text (repeatable)");

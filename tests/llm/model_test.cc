@@ -85,7 +85,11 @@ TEST_P(ForwardPass, TokenByTokenEqualsTheWholePromptAndTruncateRewinds) {
       ASSERT_TRUE((*steps)->Evaluate(std::span<const int32_t>(&token, 1), LogitsWanted::kLast, &last_step).ok());
     }
     ASSERT_EQ(last_whole.size(), static_cast<size_t>(spec.vocab));
-    for (size_t i = 0; i < last_whole.size(); ++i) EXPECT_NEAR(last_whole[i], last_step[i], 1e-4);
+    // An F16 cache sums attention in llama.cpp's orders, which differ
+    // between one token and several (ordered_sums.h), and rounds the
+    // attention weights to F16: the two runs may part by an F16 rounding.
+    const double tolerance = kv == KvCacheType::kF16 ? 1e-3 : 1e-4;
+    for (size_t i = 0; i < last_whole.size(); ++i) EXPECT_NEAR(last_whole[i], last_step[i], tolerance);
 
     // Rewind to 4 tokens and run the rest again: the same logits.
     (*steps)->Truncate(4);
@@ -93,7 +97,7 @@ TEST_P(ForwardPass, TokenByTokenEqualsTheWholePromptAndTruncateRewinds) {
     std::vector<float> again;
     std::vector<int32_t> rest(kTokens.begin() + 4, kTokens.end());
     ASSERT_TRUE((*steps)->Evaluate(rest, LogitsWanted::kLast, &again).ok());
-    for (size_t i = 0; i < again.size(); ++i) EXPECT_NEAR(again[i], last_whole[i], 1e-4);
+    for (size_t i = 0; i < again.size(); ++i) EXPECT_NEAR(again[i], last_whole[i], tolerance);
   }
 }
 

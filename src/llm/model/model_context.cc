@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "llm/gguf/dequantize.h"
 #include "llm/kernels/quantized_matmul.h"
+#include "llm/model/ordered_sums.h"
 #include "llm/model/vector_math.h"
 
 namespace berth::llm {
@@ -65,6 +66,7 @@ struct ModelContext::Scratch {
   Buffer<uint8_t> activations;
   Buffer<float> scores;  // per thread: context_size
   Buffer<uint16_t> q16;  // per thread: head_dim
+  Buffer<float> sums;    // per thread: OrderedSumWorkFloats(width, head_dim)
   Buffer<float> rope;    // per token: n_rot/2 (cos, sin) pairs
 };
 
@@ -128,6 +130,8 @@ core::Result<std::unique_ptr<ModelContext>> ModelContext::Create(std::shared_ptr
   scratch->activations.resize(batch * row_bytes);
   scratch->scores.resize(static_cast<size_t>(context->threads_) * static_cast<size_t>(size));
   scratch->q16.resize(static_cast<size_t>(context->threads_) * static_cast<size_t>(config.head_dim));
+  scratch->sums.resize(static_cast<size_t>(context->threads_) *
+                       static_cast<size_t>(OrderedSumWorkFloats(LlamaVectorWidth(), config.head_dim)));
   scratch->rope.resize(batch * static_cast<size_t>(config.n_rot));
   context->scratch_ = std::move(scratch);
   return context;
@@ -234,9 +238,11 @@ void ModelContext::Rope(float* head, int64_t t) const {
   const int64_t half_rot = c.n_rot / 2, stride = neox ? half_rot : 1;
   for (int64_t i = 0; i < half_rot; ++i) {
     const int64_t a = neox ? i : 2 * i;
+    // llama.cpp's builds for FMA CPUs contract these two expressions: the
+    // first product fused with the rounded second.
     const float x0 = head[a], x1 = head[a + stride];
-    head[a] = x0 * pair[2 * i] - x1 * pair[2 * i + 1];
-    head[a + stride] = x0 * pair[2 * i + 1] + x1 * pair[2 * i];
+    head[a] = std::fma(x0, pair[2 * i], -(x1 * pair[2 * i + 1]));
+    head[a + stride] = std::fma(x0, pair[2 * i + 1], x1 * pair[2 * i]);
   }
 }
 
@@ -293,6 +299,14 @@ void ModelContext::Attention(int64_t l, int64_t n) {
   const int64_t head_dim = c.head_dim, q_dim = c.q_dim(), group = c.n_head_per_kv();
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const int64_t pairs = n * c.n_head;
+  // With an F16 cache, q.k and the value mixture are summed in llama.cpp's
+  // order (ordered_sums.h): its cache length is the positions in use
+  // rounded up to 256, and n tokens take the one-token or the tiled path.
+  const int64_t width = LlamaVectorWidth();
+  const int64_t cache_length = (position_ + n + 255) / 256 * 256;
+  const SumOrder score_order = AttentionSumOrder(width, n, head_dim);
+  const SumOrder mix_order = AttentionSumOrder(width, n, cache_length);
+  const auto work_floats = static_cast<size_t>(OrderedSumWorkFloats(width, head_dim));
   // One (token, head) pair per iteration.
 #pragma omp parallel for num_threads(std::max <int64_t>(1, std::min <int64_t>(threads_, pairs))) schedule(dynamic, 1)
   for (int64_t pair = 0; pair < pairs; ++pair) {
@@ -303,17 +317,16 @@ void ModelContext::Attention(int64_t l, int64_t n) {
     float* out = s.attn.data() + t * q_dim + h * head_dim;
     const int64_t visible = position_ + t + 1;
     const uint64_t base = CacheOffset(l, h / group, 0);
-    std::fill(out, out + head_dim, 0.0f);
     if (kv_type_ == KvCacheType::kF16) {
       uint16_t* q16 = s.q16.data() + static_cast<size_t>(thread) * static_cast<size_t>(head_dim);
       ToF16(fast, q, q16, head_dim);
-      for (int64_t j = 0; j < visible; ++j) scores[j] = DotF16(fast, q16, k16_.get() + base + j * head_dim, head_dim);
+      OrderedDotsF16(fast, width, score_order, q16, k16_.get() + base, head_dim, visible, head_dim, scores);
       ScaledSoftmax(fast, scores, visible, scale);
       RoundToF16(fast, scores, visible);
-      for (int64_t j = 0; j < visible; ++j) {
-        if (scores[j] != 0.0f) AxpyF16(fast, scores[j], v16_.get() + base + j * head_dim, out, head_dim);
-      }
+      OrderedWeightedSumF16(fast, width, mix_order, scores, v16_.get() + base, head_dim, visible, head_dim, out,
+                            s.sums.data() + static_cast<size_t>(thread) * work_floats);
     } else {
+      std::fill(out, out + head_dim, 0.0f);
       for (int64_t j = 0; j < visible; ++j) scores[j] = DotF32(fast, q, k32_.get() + base + j * head_dim, head_dim);
       ScaledSoftmax(fast, scores, visible, scale);
       for (int64_t j = 0; j < visible; ++j) AxpyF32(fast, scores[j], v32_.get() + base + j * head_dim, out, head_dim);

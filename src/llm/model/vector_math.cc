@@ -26,22 +26,6 @@ BERTH_V3 float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(low);
 }
 
-BERTH_V3 float DotF16V3(const uint16_t* a, const uint16_t* b, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)));
-    __m256 b0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
-    __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i + 8)));
-    __m256 b1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 8)));
-    acc0 = _mm256_fmadd_ps(a0, b0, acc0);
-    acc1 = _mm256_fmadd_ps(a1, b1, acc1);
-  }
-  float sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) sum += core::Float16::ToFloat(a[i]) * core::Float16::ToFloat(b[i]);
-  return sum;
-}
-
 BERTH_V3 float DotF32V3(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -52,16 +36,6 @@ BERTH_V3 float DotF32V3(const float* a, const float* b, int64_t n) {
   float sum = HorizontalSum(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
-}
-
-BERTH_V3 void AxpyF16V3(float a, const uint16_t* x, float* y, int64_t n) {
-  __m256 va = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 vx = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, vx, _mm256_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += a * core::Float16::ToFloat(x[i]);
 }
 
 BERTH_V3 void ToF16V3(const float* x, uint16_t* y, int64_t n) {
@@ -217,16 +191,6 @@ void RmsNorm(const float* x, const float* weight, float eps, int64_t n, float* y
   }
 }
 
-float DotF16(bool fast, const uint16_t* a, const uint16_t* b, int64_t n) {
-#if defined(__x86_64__)
-  if (fast) return DotF16V3(a, b, n);
-#endif
-  (void)fast;
-  float sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += core::Float16::ToFloat(a[i]) * core::Float16::ToFloat(b[i]);
-  return sum;
-}
-
 float DotF32(bool fast, const float* a, const float* b, int64_t n) {
 #if defined(__x86_64__)
   if (fast) return DotF32V3(a, b, n);
@@ -235,14 +199,6 @@ float DotF32(bool fast, const float* a, const float* b, int64_t n) {
   float sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
   return sum;
-}
-
-void AxpyF16(bool fast, float a, const uint16_t* x, float* y, int64_t n) {
-#if defined(__x86_64__)
-  if (fast) return AxpyF16V3(a, x, y, n);
-#endif
-  (void)fast;
-  for (int64_t i = 0; i < n; ++i) y[i] += a * core::Float16::ToFloat(x[i]);
 }
 
 void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n) {
@@ -259,29 +215,39 @@ void ScaledSoftmax(bool fast, float* x, int64_t n, float scale) {
     x[i] *= scale;
     max = std::max(max, x[i]);
   }
-  // Whole chunks through the polynomial, the rest through expf; the sum as
-  // llama.cpp takes it: each chunk's lanes added pairwise (halves, then
-  // quarters, ...) in float, the chunks in double.
+  // Everything through the polynomial in chunks, and the sum as llama.cpp
+  // takes it: each chunk's lanes added pairwise (halves, then quarters, ...)
+  // in float, the chunks in double. llama.cpp's rows are its cache length
+  // (a multiple of 256), the positions past n masked to zero, so a last
+  // partial chunk is padded with zeros here.
   const bool avx512_style = Avx512Style();
   const int64_t width = ChunkWidth(), chunked = n / width * width;
+  float tail[16];
+  const int64_t rest = n - chunked;
+  std::copy(x + chunked, x + n, tail);
+  std::fill(tail + rest, tail + width, max);
 #if defined(__x86_64__)
   if (fast) {
     ExpShiftedV3(x, chunked, max, avx512_style);
+    ExpShiftedV3(tail, rest > 0 ? width : 0, max, avx512_style);
   } else
 #endif
   {
     for (int64_t i = 0; i < chunked; ++i) x[i] = ExpLikeLlamaScalar(x[i] - max, avx512_style);
+    for (int64_t i = 0; i < rest; ++i) tail[i] = ExpLikeLlamaScalar(tail[i] - max, avx512_style);
   }
+  std::fill(tail + rest, tail + width, 0.0f);
+  std::copy(tail, tail + rest, x + chunked);
   double sum = 0;
   float lanes[16];
-  for (int64_t i = 0; i < chunked; i += width) {
-    std::copy(x + i, x + i + width, lanes);
+  for (int64_t i = 0; i < n; i += width) {
+    const float* chunk = i < chunked ? x + i : tail;
+    std::copy(chunk, chunk + width, lanes);
     for (int64_t half = width / 2; half >= 1; half /= 2) {
       for (int64_t l = 0; l < half; ++l) lanes[l] += lanes[l + half];
     }
     sum += lanes[0];
   }
-  for (int64_t i = chunked; i < n; ++i) sum += x[i] = std::exp(x[i] - max);
   const float inverse = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inverse;
 }

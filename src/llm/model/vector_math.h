@@ -1,6 +1,6 @@
 // The element-wise and small-vector steps of the forward pass around the
 // matrix products: RMSNorm, RoPE, SwiGLU, softmax, and the dot products and
-// scaled additions of attention over F16 or F32 cache rows. Each has a plain
+// scaled additions of attention over F32 cache rows. Each has a plain
 // version and an AVX2/FMA/F16C one, chosen by `fast` (the caller passes
 // false when the kernels are forced to their scalar reference).
 #pragma once
@@ -13,11 +13,9 @@ namespace berth::llm {
 // of squares is taken in double, as ggml does.
 void RmsNorm(const float* x, const float* weight, float eps, int64_t n, float* y);
 
-// dot(a, b) over n values; a and b F16 (bits), or F32.
-float DotF16(bool fast, const uint16_t* a, const uint16_t* b, int64_t n);
+// dot(a, b) and y += a * x over n floats: attention over an F32 cache (an
+// F16 cache sums in llama.cpp's order, ordered_sums.h).
 float DotF32(bool fast, const float* a, const float* b, int64_t n);
-// y += a * x, x F16 (bits) or F32.
-void AxpyF16(bool fast, float a, const uint16_t* x, float* y, int64_t n);
 void AxpyF32(bool fast, float a, const float* x, float* y, int64_t n);
 
 // In-place softmax of x[0..n) * scale, bit for bit as llama.cpp's CPU
