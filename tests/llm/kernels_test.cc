@@ -22,7 +22,8 @@ namespace {
 constexpr double kUnitRoundoff = 1.0 / (1 << 24);  // float's unit roundoff, 2^-24
 
 constexpr GgmlType kTypes[] = {GgmlType::kF32,  GgmlType::kF16,  GgmlType::kBF16, GgmlType::kQ8_0,
-                               GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
+                               GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0, GgmlType::kQ5_1,
+                               GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K};
 constexpr KernelIsa kIsas[] = {KernelIsa::kScalar, KernelIsa::kAvx2, KernelIsa::kAvxVnni, KernelIsa::kAvx512,
                                KernelIsa::kAvx512Vnni};
 
@@ -74,7 +75,13 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t rows, int64_t cols, st
     switch (type) {
       case GgmlType::kQ8_0:
       case GgmlType::kQ4_0:
+      case GgmlType::kQ5_0:
         PutHalf(b, RandomScale(rng));
+        break;
+      case GgmlType::kQ4_1:
+      case GgmlType::kQ5_1:
+        PutHalf(b, RandomScale(rng));
+        PutHalf(b + 2, RandomScale(rng));
         break;
       case GgmlType::kQ4_K:
       case GgmlType::kQ5_K:
@@ -162,6 +169,13 @@ WeightValues WeightRowValues(GgmlType type, const uint8_t* row, int64_t cols) {
     for (size_t b = 0; b < zeroed.size(); b += block_bytes) std::memset(zeroed.data() + b + 16, 0, block_bytes - 16);
     EXPECT_TRUE(Dequantize(type, zeroed.data(), cols, out.mins.data()).ok());
   }
+  if (type == GgmlType::kQ4_1 || type == GgmlType::kQ5_1) {
+    // The min alone: codes zeroed, d and m kept.
+    std::vector<uint8_t> zeroed(row, row + RowBytes(type, cols));
+    const size_t block_bytes = type == GgmlType::kQ4_1 ? 20 : 24;
+    for (size_t b = 0; b < zeroed.size(); b += block_bytes) std::memset(zeroed.data() + b + 4, 0, block_bytes - 4);
+    EXPECT_TRUE(Dequantize(type, zeroed.data(), cols, out.mins.data()).ok());
+  }
   return out;
 }
 
@@ -233,11 +247,15 @@ TEST_P(MatMulIsa, MatchesScalarAndScalarMatchesDouble) {
           // The scalar path is exact in its integers and adds in double: it
           // differs from the double dot of the dequantized values only by
           // the roundings of the dequantization and of its float result.
+          // Q8_0 sums in ggml's float order instead, and every ISA must give
+          // its float exactly.
+          const bool ggml_order = c.type == GgmlType::kQ8_0;
           const double scalar_error = std::fabs(scalar - ref.dot);
           const double simd_error = std::fabs(static_cast<double>(got) - scalar);
-          if ((scalar_error > 4 * kUnitRoundoff * ref.magnitude + 1e-30 ||
-               simd_error > SimdTolerance(c.type, cols, ref.magnitude)) &&
-              failures++ < 5) {
+          const double scalar_bound =
+              ggml_order ? SimdTolerance(c.type, cols, ref.magnitude) : 4 * kUnitRoundoff * ref.magnitude + 1e-30;
+          const double simd_bound = ggml_order ? 0.0 : SimdTolerance(c.type, cols, ref.magnitude);
+          if ((scalar_error > scalar_bound || simd_error > simd_bound) && failures++ < 5) {
             ADD_FAILURE() << "row " << r << " token " << t << ": " << KernelIsaName(c.isa) << " " << got << ", scalar "
                           << scalar << ", double " << ref.dot << ", sum of |terms| " << ref.magnitude;
           }
@@ -276,7 +294,8 @@ TEST(MatMulLongRows, ChunkedTokensMatchScalar) {
         const std::vector<float> a = ActivationValues(type, act.data() + t * ActivationRowBytes(type, cols), cols);
         for (int64_t r = 0; r < rows; ++r) {
           const Reference ref = ReferenceDot(WeightRowValues(type, w.data() + r * RowBytes(type, cols), cols), a);
-          EXPECT_NEAR(y[t * rows + r], expected[t * rows + r], SimdTolerance(type, cols, ref.magnitude))
+          const double bound = type == GgmlType::kQ8_0 ? 0.0 : SimdTolerance(type, cols, ref.magnitude);
+          EXPECT_NEAR(y[t * rows + r], expected[t * rows + r], bound)
               << TypeName(type) << " " << KernelIsaName(isa) << " row " << r << " token " << t;
         }
       }

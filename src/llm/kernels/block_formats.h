@@ -16,6 +16,9 @@ namespace berth::llm {
 
 // Q8_0: fp16 d, int8 qs[32].           x = d * q
 // Q4_0: fp16 d, uint8 qs[16].          x = d * (nibble - 8); low nibbles are values 0-15, high 16-31
+// Q4_1: fp16 d, fp16 m, uint8 qs[16].  x = d * nibble + m
+// Q5_0: fp16 d, uint8 qh[4], uint8 qs[16]; x = d * (q - 16), q = nibble | bit i of qh << 4
+// Q5_1: fp16 d, fp16 m, uint8 qh[4], uint8 qs[16]; x = d * q + m
 // Q4_K: fp16 d, fp16 dmin, uint8 scales[12], uint8 qs[128]; 8 sub-blocks of 32 with 6-bit scale and min
 // Q5_K: as Q4_K with uint8 qh[32] (the fifth bits) before qs
 // Q6_K: uint8 ql[128], uint8 qh[64], int8 scales[16], fp16 d

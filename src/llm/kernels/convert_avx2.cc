@@ -151,6 +151,9 @@ void ConvertActivationsAvx2(GgmlType weight, const float* x, int64_t cols, uint8
       return ConvertBF16(x, cols, out);
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
       return QuantizeRowQ8_0(x, cols, out);
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:

@@ -6,7 +6,8 @@
 // each block's term is then scale_w * scale_a * integer in double (exact:
 // fp16 x fp16 or fp16 x fp32 scales), added in double block after block, and
 // the row's total rounded once to float. F32/F16/BF16: products in double
-// (exact), added in double in order, rounded once.
+// (exact), added in double in order, rounded once. Q8_0 is the exception:
+// it sums in ggml's float order (DotQ8_0).
 #include <cmath>
 #include <cstring>
 
@@ -98,14 +99,25 @@ double DotBF16(const uint8_t* w, const uint8_t* a, int64_t cols) {
   return sum;
 }
 
+// Q8_0 keeps ggml's float order (ggml_vec_dot_q8_0_q8_0 on AVX2 and
+// tinyBLAS_Q0_AVX sum alike): eight lanes, lane i the integer sum of bytes
+// 4i..4i+3 of a block, times d_w * d_a in float, fused-multiply-added block
+// after block; then lanes [i] + [i + 4], and ([0] + [2]) + ([1] + [3]).
+// Every ISA path gives this float bit for bit: with Q8_0 weights llama.cpp's
+// greedy tokens depend on it.
 double DotQ8_0(const uint8_t* w, const uint8_t* a, int64_t cols) {
-  double sum = 0;
+  float lanes[8] = {};
   for (int64_t b = 0; b < cols / 32; ++b, w += kQ8_0Bytes, a += kQ8_0Bytes) {
-    int32_t sumi = 0;
-    for (int i = 0; i < 32; ++i) sumi += static_cast<int8_t>(w[2 + i]) * static_cast<int8_t>(a[2 + i]);
-    sum += static_cast<double>(HalfAt(w)) * HalfAt(a) * sumi;
+    const float d = HalfAt(w) * HalfAt(a);
+    for (int i = 0; i < 8; ++i) {
+      int32_t sumi = 0;
+      for (int k = 4 * i; k < 4 * i + 4; ++k) sumi += static_cast<int8_t>(w[2 + k]) * static_cast<int8_t>(a[2 + k]);
+      lanes[i] = std::fma(static_cast<float>(sumi), d, lanes[i]);
+    }
   }
-  return sum;
+  float t[4];
+  for (int i = 0; i < 4; ++i) t[i] = lanes[i] + lanes[i + 4];
+  return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
 double DotQ4_0(const uint8_t* w, const uint8_t* a, int64_t cols) {
@@ -117,6 +129,36 @@ double DotQ4_0(const uint8_t* w, const uint8_t* a, int64_t cols) {
       sumi += ((w[2 + i] >> 4) - 8) * static_cast<int8_t>(a[2 + 16 + i]);
     }
     sum += static_cast<double>(HalfAt(w)) * HalfAt(a) * sumi;
+  }
+  return sum;
+}
+
+// Q4_1, Q5_0, Q5_1 against Q8_0 activations: the unsigned codes q (the
+// fifth bit from qh, bit i for value i) times a, exact in int32; then
+// Q5_0: d * (q - 16); Q4_1/Q5_1: d * q + m. (ggml pairs Q4_1/Q5_1 with
+// Q8_1 activations, whose block sum it keeps rounded to fp16; the exact sum
+// here is the same value before that rounding.)
+template <int kBits, bool kMin>
+double DotQ32(const uint8_t* w, const uint8_t* a, int64_t cols) {
+  constexpr int kQh = kMin ? 4 : 2, kQs = kBits == 4 ? 4 : kQh + 4, kBytes = kQs + 16;
+  double sum = 0;
+  for (int64_t b = 0; b < cols / 32; ++b, w += kBytes, a += kQ8_0Bytes) {
+    uint32_t qh = 0;
+    if constexpr (kBits == 5) std::memcpy(&qh, w + kQh, 4);
+    int32_t sumi = 0, suma = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int nibble = i < 16 ? (w[kQs + i] & 0x0F) : (w[kQs + i - 16] >> 4);
+      const int q = nibble | static_cast<int>(((qh >> i) & 1) << 4);
+      const int32_t ai = static_cast<int8_t>(a[2 + i]);
+      sumi += q * ai;
+      suma += ai;
+    }
+    const double da = HalfAt(a);
+    if constexpr (kMin) {
+      sum += static_cast<double>(HalfAt(w)) * da * sumi + static_cast<double>(HalfAt(w + 2)) * da * suma;
+    } else {
+      sum += static_cast<double>(HalfAt(w)) * da * (sumi - 16 * suma);
+    }
   }
   return sum;
 }
@@ -195,6 +237,12 @@ RowDot RowDotFor(GgmlType type) {
       return DotQ8_0;
     case GgmlType::kQ4_0:
       return DotQ4_0;
+    case GgmlType::kQ4_1:
+      return DotQ32<4, true>;
+    case GgmlType::kQ5_0:
+      return DotQ32<5, false>;
+    case GgmlType::kQ5_1:
+      return DotQ32<5, true>;
     case GgmlType::kQ4_K:
       return DotQ45_K<false>;
     case GgmlType::kQ5_K:
@@ -224,6 +272,9 @@ void ConvertActivationsScalar(GgmlType weight, const float* x, int64_t cols, uin
       return;
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
       return QuantizeRowQ8_0(x, cols, out);
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:

@@ -28,6 +28,9 @@ int64_t MatMulBlockSize(GgmlType type) {
       return 1;
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
       return 32;
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
@@ -51,6 +54,9 @@ GgmlType ActivationTypeFor(GgmlType weight) {
     case GgmlType::kQ8_0:
       return weight;
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
       return GgmlType::kQ8_0;
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:

@@ -62,7 +62,7 @@ class Binder {
     if (!IsComputeType(tensor.type)) {
       return InvalidArgument(
           "{}: tensor '{}' is {}, which berth does not compute with (F32, F16, BF16, Q8_0, "
-          "Q4_0, Q4_K, Q5_K, Q6_K)",
+          "Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)",
           file_.name(), tensor.name, TypeName(tensor.type));
     }
     WeightMatrix matrix;
@@ -104,6 +104,9 @@ bool IsComputeType(GgmlType type) {
     case GgmlType::kBF16:
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
