@@ -132,6 +132,17 @@ void FillWeights(GgmlType type, uint8_t* w, size_t bytes) {
     case GgmlType::kQ4_0:
       put_scale(18, 0);
       break;
+    case GgmlType::kQ5_0:
+      put_scale(22, 0);
+      break;
+    case GgmlType::kQ4_1:
+      put_scale(20, 0);
+      put_scale(20, 2);
+      break;
+    case GgmlType::kQ5_1:
+      put_scale(24, 0);
+      put_scale(24, 2);
+      break;
     case GgmlType::kQ4_K:
       put_scale(144, 0);
       put_scale(144, 2);
@@ -234,7 +245,8 @@ std::string TypeName(GgmlType type) { return std::string(TraitsOf(static_cast<ui
 void Register() {
   benchmark::RegisterBenchmark("ReadBandwidth", ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
   constexpr GgmlType kTypes[] = {GgmlType::kQ4_0, GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kF16,
-                                 GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kBF16, GgmlType::kF32};
+                                 GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kBF16, GgmlType::kF32,
+                                 GgmlType::kQ5_0, GgmlType::kQ4_1, GgmlType::kQ5_1};
   const std::vector<KernelIsa> isas = AvailableKernelIsas();
   for (int64_t cols : {2048, 8192}) {
     for (GgmlType type : kTypes) {

@@ -37,6 +37,9 @@ TYPES = {
     "F32": (0, 1, 4),
     "F16": (1, 1, 2),
     "Q4_0": (2, 32, 18),
+    "Q4_1": (3, 32, 20),
+    "Q5_0": (6, 32, 22),
+    "Q5_1": (7, 32, 24),
     "Q8_0": (8, 32, 34),
     "Q4_K": (12, 256, 144),
     "Q5_K": (13, 256, 176),
@@ -252,6 +255,20 @@ def dequantize(data, name, count):
         qs = b[:, 2:]
         q = np.concatenate([qs & 15, qs >> 4], axis=-1).astype(np.float32) - 8
         return (d[:, None] * q).reshape(-1)
+    if name in ("Q4_1", "Q5_0", "Q5_1"):
+        # d, [m], [qh: the fifth bit of value i in bit i], nibbles (low, then high)
+        d = b[:, :2].copy().view(np.float16).astype(np.float32).reshape(-1)
+        has_min, bits = name != "Q5_0", 5 if name != "Q4_1" else 4
+        qh_at = 4 if has_min else 2
+        qs = b[:, size - 16:]
+        q = np.concatenate([qs & 15, qs >> 4], axis=-1).astype(np.int32)
+        if bits == 5:
+            qh = b[:, qh_at:qh_at + 4].copy().view(np.uint32).reshape(-1, 1)
+            q |= (((qh >> np.arange(32, dtype=np.uint32)) & 1) << 4).astype(np.int32)
+        if has_min:
+            m = b[:, 2:4].copy().view(np.float16).astype(np.float32).reshape(-1)
+            return (d[:, None] * q + m[:, None]).reshape(-1).astype(np.float32)
+        return (d[:, None] * (q - 16)).reshape(-1).astype(np.float32)
     if name in ("Q4_K", "Q5_K"):
         d = b[:, 0:2].copy().view(np.float16).astype(np.float32).reshape(-1)
         dmin = b[:, 2:4].copy().view(np.float16).astype(np.float32).reshape(-1)

@@ -101,6 +101,19 @@ class Quantizers(unittest.TestCase):
             y = ggml_quants.dequantize(ggml_quants.quantize(x, t), t, x.size).reshape(x.shape)
             self.assertLessEqual(rel_rms(y, x), BOUNDS[t], t)
 
+    def test_dequantize_matches_the_golden_blocks(self):
+        # tests/data/llm/dequant: blocks and their values as ggml's reference
+        # dequantization gives them, every type the reader knows (Q4_1, Q5_0
+        # and Q5_1 are read, not written, here).
+        golden = os.path.join(HERE, "..", "data", "llm", "dequant")
+        for t in ggml_quants.TYPES:
+            if t == "F32":
+                continue
+            blocks = np.load(os.path.join(golden, f"{t}.blocks.npy"))
+            values = np.load(os.path.join(golden, f"{t}.values.npy")).astype(np.float32).reshape(-1)
+            y = ggml_quants.dequantize(blocks.tobytes(), t, values.size)
+            np.testing.assert_array_equal(y.view(np.uint32), values.view(np.uint32), err_msg=t)
+
     def test_block_sizes_match_ggml(self):
         x = np.zeros((1, 256), np.float32)
         sizes = {"F32": 1024, "F16": 512, "BF16": 512, "Q8_0": 8 * 34, "Q4_0": 8 * 18, "Q4_K": 144,
