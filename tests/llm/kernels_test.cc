@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -464,6 +465,82 @@ TEST(KernelIsaChoice, AvailableStartsWithScalarAndSelectionIsAvailable) {
   if (selected.ok()) {
     EXPECT_TRUE(Available(*selected));
   }
+}
+
+}  // namespace
+}  // namespace berth::llm
+
+namespace berth::llm {
+namespace {
+
+// llama.cpp's two orders for float products (see llm/model/ordered_sums.h),
+// written out here independently of the kernels: tinyBLAS (several tokens)
+// puts column c in lane c % W and halves the lanes; ggml_vec_dot_f16 (one
+// token, W = 16) keeps four accumulators over steps of 64 and adds the rest
+// in double.
+float TiledSum(const std::vector<float>& w, const std::vector<float>& a, int64_t width) {
+  std::vector<float> lanes(width, 0.0f);
+  for (size_t c = 0; c < w.size(); ++c) lanes[c % width] = std::fma(w[c], a[c], lanes[c % width]);
+  for (int64_t half = width / 2; half >= 1; half /= 2) {
+    for (int64_t i = 0; i < half; ++i) lanes[i] += lanes[i + half];
+  }
+  return lanes[0];
+}
+
+float VecDotSum16(const std::vector<float>& w, const std::vector<float>& a) {
+  float acc[4][16] = {};
+  const size_t whole = w.size() / 64 * 64;
+  for (size_t c = 0; c < whole; ++c) acc[(c / 16) % 4][c % 16] = std::fma(w[c], a[c], acc[(c / 16) % 4][c % 16]);
+  std::vector<float> lanes(16);
+  for (int l = 0; l < 16; ++l) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  for (int half = 8; half >= 1; half /= 2) {
+    for (int i = 0; i < half; ++i) lanes[i] += lanes[i + half];
+  }
+  double sum = lanes[0];
+  for (size_t c = whole; c < w.size(); ++c) sum += static_cast<double>(w[c] * a[c]);
+  return static_cast<float>(sum);
+}
+
+// F16 and F32 weights in the SIMD kernels give llama.cpp's floats bit for
+// bit where berth promises them: prompt panels (8 tokens and more) on every
+// ISA, at the width of llama.cpp's build for this CPU; with the AVX-512
+// kernels on an AVX-512 CPU also one token (F16) and the small tiles.
+TEST(MatMulLlamaOrder, FloatWeightsSumAsLlamaCpp) {
+  std::mt19937 rng(5);
+  const int64_t width = LlamaVectorWidth();
+  int products = 0;  // matrix products checked
+  for (GgmlType type : {GgmlType::kF16, GgmlType::kF32}) {
+    for (int64_t cols : {896, 2048 + 512, 200}) {
+      const int64_t rows = 37;
+      const std::vector<uint8_t> w = RandomWeights(type, rows, cols, rng);
+      for (KernelIsa isa : AvailableKernelIsas()) {
+        if (isa == KernelIsa::kScalar) continue;
+        const bool wide = (isa == KernelIsa::kAvx512 || isa == KernelIsa::kAvx512Vnni) && width == 16;
+        for (int64_t n_tokens : {1, 3, 8, 19}) {
+          const bool panel = n_tokens >= 8;
+          const bool tiled = n_tokens >= 2 && cols % width == 0;
+          if (!(panel && tiled) && !(wide && type == GgmlType::kF16 && (n_tokens == 1 || tiled))) continue;
+          const std::vector<float> x = RandomActivations(n_tokens, cols, rng);
+          const std::vector<uint8_t> act = Convert(isa, type, x, n_tokens, cols);
+          std::vector<float> y(n_tokens * rows);
+          MatMul(isa, type, w.data(), cols, 0, rows, act.data(), n_tokens, y.data(), rows);
+          ++products;
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            const std::vector<float> a = ActivationValues(type, act.data() + t * ActivationRowBytes(type, cols), cols);
+            for (int64_t r = 0; r < rows; ++r) {
+              const std::vector<float> wr = WeightRowValues(type, w.data() + r * RowBytes(type, cols), cols).values;
+              const float expected = tiled ? TiledSum(wr, a, width) : VecDotSum16(wr, a);
+              ASSERT_EQ(y[t * rows + r], expected) << TypeName(type) << " " << KernelIsaName(isa) << " cols " << cols
+                                                   << " tokens " << n_tokens << " row " << r << " token " << t;
+            }
+          }
+        }
+      }
+    }
+  }
+  // At least the panels of every SIMD ISA, for both types and two widths.
+  EXPECT_GE(products, 2 * 2 * 2);
+  std::printf("%d products checked (llama.cpp width %d)\n", products, static_cast<int>(width));
 }
 
 }  // namespace

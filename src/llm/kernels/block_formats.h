@@ -11,6 +11,7 @@
 
 #include "core/float16.h"
 #include "llm/gguf/gguf_file.h"
+#include "llm/kernels/kernel_isa.h"
 
 namespace berth::llm {
 

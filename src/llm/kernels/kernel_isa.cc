@@ -98,6 +98,14 @@ core::Result<KernelIsa> ChooseKernelIsa(std::string_view forced, const core::Cpu
   return core::InvalidArgument("BERTH_LLM_ISA='{}' is not one of scalar, avx2, avx512, avx512vnni, avxvnni", forced);
 }
 
+int64_t LlamaVectorWidth() {
+  static const int64_t width = [] {
+    const core::CpuFeatures cpu = core::DetectCpuFeatures();
+    return cpu.avx512f && cpu.avx512dq ? 16 : 8;
+  }();
+  return width;
+}
+
 core::Result<KernelIsa> SelectKernelIsa() {
   static const core::Result<KernelIsa> selected = [] {
     const char* forced = std::getenv("BERTH_LLM_ISA");

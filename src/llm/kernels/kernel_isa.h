@@ -47,4 +47,10 @@ core::Result<KernelIsa> ChooseKernelIsa(std::string_view forced, const core::Cpu
 // The error, when there is one, is cached too: every call returns it.
 core::Result<KernelIsa> SelectKernelIsa();
 
+// The vector width, in floats, of the llama.cpp build this CPU would run:
+// 16 with AVX-512 (F and DQ), else 8. berth sums F16 and Q8_0 products and
+// attention in that build's order (llm/model/ordered_sums.h), whatever ISA
+// its own kernels use.
+int64_t LlamaVectorWidth();
+
 }  // namespace berth::llm

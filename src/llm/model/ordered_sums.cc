@@ -166,14 +166,6 @@ BERTH_V3 void AccumulateV3(float p, const uint16_t* v, int64_t dim, float* slot)
 
 }  // namespace
 
-int64_t LlamaVectorWidth() {
-  static const int64_t width = [] {
-    core::CpuFeatures cpu = core::DetectCpuFeatures();
-    return cpu.avx512f && cpu.avx512dq ? 16 : 8;
-  }();
-  return width;
-}
-
 SumOrder AttentionSumOrder(int64_t width, int64_t tokens, int64_t length) {
   return tokens >= 2 && length % width == 0 ? SumOrder::kTiled : SumOrder::kVecDot;
 }

@@ -20,12 +20,11 @@
 
 #include <cstdint>
 
+#include "llm/kernels/kernel_isa.h"  // LlamaVectorWidth
+
 namespace berth::llm {
 
 enum class SumOrder { kVecDot, kTiled };
-
-// 16 or 8: the width of llama.cpp's build for this CPU.
-int64_t LlamaVectorWidth();
 
 // The order llama.cpp uses for a product of `tokens` rows with dots of
 // `length` terms.
