@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """`berth inspect` on GGUF files: a small well-formed file described, and
-malformed ones refused with one line naming the problem and exit 1."""
+malformed ones refused with one line naming the problem and exit 1; then
+`generate`, `bench` and `tokenize` on damaged copies of a real model."""
 import os
 import struct
 import subprocess
@@ -67,6 +68,35 @@ class InspectGguf(unittest.TestCase):
             self.assertEqual(result.returncode, 1, words)
             self.assertIn(words, result.stderr)
             self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+
+MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "llm", "models", "kjv-llama-f32.gguf")
+
+
+class GenerateAndBenchOnBadFiles(unittest.TestCase):
+    """The commands that load a whole model refuse a damaged copy of a good
+    one the same way: one line naming what is wrong, exit 1."""
+
+    def test_damaged_models_are_one_line_errors(self):
+        with open(MODEL, "rb") as f:
+            good = f.read()
+        cases = [
+            (good[: len(good) // 2], "goes past the end of the data section"),
+            (good[:12], "cut off by the end of the file"),
+            (b"GGUF" + struct.pack("<I", 7) + good[8:], "version 7"),
+        ]
+        for data, words in cases:
+            with tempfile.NamedTemporaryFile(suffix=".gguf") as f:
+                f.write(data)
+                f.flush()
+                for command in (["generate", f.name, "--prompt", "In the beginning", "--max-tokens", "4"],
+                                ["bench", f.name, "--prompt-tokens", "4", "--gen-tokens", "2"],
+                                ["tokenize", f.name, "In the beginning"]):
+                    result = subprocess.run([BERTH] + command, capture_output=True, text=True, timeout=60)
+                    self.assertEqual(result.returncode, 1, (command[0], words, result.stderr))
+                    self.assertIn(words, result.stderr, command[0])
+                    self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+                    self.assertEqual(result.stdout, "", command[0])
 
 
 if __name__ == "__main__":

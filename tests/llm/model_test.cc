@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -211,6 +212,52 @@ TEST(LanguageModel, ModelsThatDoNotFitTheirArchitectureAreClearErrors) {
         << c.name << ": " << model.status().message();
     EXPECT_EQ(model.status().message().find('\n'), std::string::npos) << c.name;
   }
+}
+
+}  // namespace
+}  // namespace berth::llm
+
+namespace berth::llm {
+namespace {
+
+// Kibibytes of memory this process has locked (VmLck in /proc/self/status).
+int64_t LockedKib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t kib = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "VmLck: %ld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+// --mlock: the mapping is locked while the model lives, or the load fails
+// with a message that says how to allow it (a memlock limit too low).
+TEST(LanguageModel, MlockLocksTheWholeFileOrSaysWhyNot) {
+  const std::string bytes = WriteTinyModel(MakeTinyModel(TinySpec{}));
+  const std::string path = ::testing::TempDir() + "/mlock_test.gguf";
+  FILE* out = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), out), bytes.size());
+  std::fclose(out);
+  const int64_t before = LockedKib();
+  ASSERT_GE(before, 0);
+  ModelOptions options;
+  options.mlock = true;
+  {
+    auto model = LanguageModel::Open(path, options);
+    if (!model.ok()) {
+      EXPECT_EQ(model.status().code(), core::StatusCode::kResourceExhausted) << model.status().ToString();
+      EXPECT_NE(model.status().message().find("ulimit -l"), std::string::npos) << model.status().ToString();
+      std::remove(path.c_str());
+      return;
+    }
+    EXPECT_GE(LockedKib() - before, static_cast<int64_t>(bytes.size() / 1024)) << "the mapping is not locked";
+  }
+  EXPECT_EQ(LockedKib(), before) << "unmapping the model releases the lock";
+  std::remove(path.c_str());
 }
 
 }  // namespace
