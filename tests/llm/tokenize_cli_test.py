@@ -10,7 +10,10 @@ import sys
 import tempfile
 import unittest
 
-BERTH = os.environ.get("BERTH", "build/berth")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import berth_cli_test  # noqa: E402
+
+BERTH = None  # set by berth_cli_test.main from --berth
 
 
 def string(s):
@@ -129,8 +132,4 @@ class TokenizeCli(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if "--berth" in sys.argv:
-        i = sys.argv.index("--berth")
-        BERTH = os.path.abspath(sys.argv[i + 1])
-        del sys.argv[i:i + 2]
-    unittest.main(verbosity=2)
+    berth_cli_test.main(sys.modules[__name__])
