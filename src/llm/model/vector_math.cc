@@ -8,8 +8,8 @@
 #include <immintrin.h>
 #endif
 
-#include "core/cpu_features.h"
 #include "core/float16.h"
+#include "llm/kernels/kernel_isa.h"
 
 namespace berth::llm {
 namespace {
@@ -157,15 +157,10 @@ BERTH_V3 void ExpShiftedV3(float* x, int64_t chunked, float max, bool avx512_sty
 }
 #endif
 
-// Which of llama.cpp's builds this CPU gets, and its vector width.
-bool Avx512Style() {
-  static const bool style = [] {
-    core::CpuFeatures cpu = core::DetectCpuFeatures();
-    return cpu.avx512f && cpu.avx512dq;
-  }();
-  return style;
-}
-int64_t ChunkWidth() { return Avx512Style() ? 16 : 8; }
+// Which of llama.cpp's builds this CPU gets (kernels/kernel_isa.h), and its
+// vector width.
+bool Avx512Style() { return LlamaVectorWidth() == 16; }
+int64_t ChunkWidth() { return LlamaVectorWidth(); }
 
 BERTH_V3 void AxpyF32V3(float a, const float* x, float* y, int64_t n) {
   __m256 va = _mm256_set1_ps(a);
