@@ -35,6 +35,13 @@ inline constexpr int kQ5_KScales = 4, kQ5_KQh = 16, kQ5_KQs = 48;
 inline constexpr int kQ6_KQl = 0, kQ6_KQh = 128, kQ6_KScales = 192, kQ6_KD = 208;
 inline constexpr int kQ8_KQs = 4, kQ8_KBsums = 260;
 
+// Q4_1 (4 bits, min), Q5_0 (5 bits) and Q5_1 (5 bits, min): where qh and qs
+// start, and the block's size.
+template <int kBits, bool kMin>
+struct Block32Layout {
+  static constexpr int kQh = kMin ? 4 : 2, kQs = kBits == 4 ? 4 : kQh + 4, kBytes = kQs + 16;
+};
+
 inline uint16_t LoadU16(const uint8_t* p) {
   uint16_t v;
   std::memcpy(&v, p, 2);

@@ -140,7 +140,8 @@ double DotQ4_0(const uint8_t* w, const uint8_t* a, int64_t cols) {
 // here is the same value before that rounding.)
 template <int kBits, bool kMin>
 double DotQ32(const uint8_t* w, const uint8_t* a, int64_t cols) {
-  constexpr int kQh = kMin ? 4 : 2, kQs = kBits == 4 ? 4 : kQh + 4, kBytes = kQs + 16;
+  using Layout = Block32Layout<kBits, kMin>;
+  constexpr int kQh = Layout::kQh, kQs = Layout::kQs, kBytes = Layout::kBytes;
   double sum = 0;
   for (int64_t b = 0; b < cols / 32; ++b, w += kBytes, a += kQ8_0Bytes) {
     uint32_t qh = 0;
