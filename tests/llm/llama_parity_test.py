@@ -35,6 +35,9 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_with_isa import KERNEL_ISA_FLAGS, cpu_flags  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REF = os.path.join(ROOT, "tests", "llm", "ref")
 ORACLE = os.path.join(REF, "llama_oracle.mjs")
@@ -83,8 +86,6 @@ def strict_types(isa):
     added in half precision, Q8_0 products in AMX tiles) none is; the others
     are then held to the quantized types' bounds, and their greedy agreement
     is reported."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from run_with_isa import cpu_flags
     flags = cpu_flags()
     if not {"avx2", "fma", "f16c"} <= flags or flags & {"avx512_fp16", "amx_int8", "amx_tile"}:
         return set()
@@ -172,8 +173,6 @@ def main():
     parser.add_argument("--isa", help="force BERTH_LLM_ISA (exit 77 where the CPU lacks it)")
     args = parser.parse_args()
     if args.isa:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from run_with_isa import KERNEL_ISA_FLAGS, cpu_flags
         missing = [flag for flag in KERNEL_ISA_FLAGS[args.isa] if flag not in cpu_flags()]
         if missing:
             print(f"SKIP: this CPU lacks {', '.join(missing)} for BERTH_LLM_ISA={args.isa}")
