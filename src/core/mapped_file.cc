@@ -1,12 +1,13 @@
 #include "core/mapped_file.h"
 
-#include <cerrno>
-#include <cstring>
-
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 namespace berth::core {
 
@@ -36,6 +37,20 @@ Result<std::shared_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   }
   ::close(fd);
   return file;
+}
+
+bool MappedFile::AdviseLargePages(const void* data, size_t size) {
+#ifdef MADV_HUGEPAGE
+  if (size == 0) return false;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data) + size;
+  return ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE) == 0;
+#else
+  (void)data;
+  (void)size;
+  return false;
+#endif
 }
 
 MappedFile::~MappedFile() {

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/mapped_file.h"
+
 namespace berth::llm {
 
 core::Result<std::shared_ptr<const LanguageModel>> LanguageModel::Open(const std::string& path,
@@ -20,8 +22,9 @@ core::Result<std::shared_ptr<const LanguageModel>> LanguageModel::FromFile(std::
   ASSIGN_OR_RETURN(model->vocabulary_, LoadVocabulary(*model->file_));
   ASSIGN_OR_RETURN(model->config_, ReadModelConfig(*model->file_, model->vocabulary_.size()));
   ASSIGN_OR_RETURN(model->weights_, BindModelWeights(*model->file_, model->config_));
+  std::string_view bytes = model->file_->bytes();
+  core::MappedFile::AdviseLargePages(bytes.data(), bytes.size());
   if (options.mlock) {
-    std::string_view bytes = model->file_->bytes();
     if (mlock(bytes.data(), bytes.size()) != 0) {
       return core::ResourceExhausted("{}: cannot lock {} bytes in memory: {} (raise the memlock limit: ulimit -l)",
                                      model->file_->name(), bytes.size(), std::strerror(errno));
