@@ -1,6 +1,6 @@
-// berth serve [MODEL.onnx | --model-repository DIR] [options]
+// berth serve [MODEL.onnx | MODEL.gguf | --model-repository DIR] [options]
 //
-// Runs the KServe v2 HTTP server until SIGTERM/SIGINT, then drains: readiness
+// Runs the HTTP server (KServe v2, and OpenAI's API for language models) until SIGTERM/SIGINT, then drains: readiness
 // turns 503, the port closes, in-flight requests finish (for up to
 // --exit-timeout-secs) and the process exits 0. A second signal exits at once.
 #include <pthread.h>
@@ -15,10 +15,12 @@
 #include "cli/serve_options.h"
 #include "core/logging.h"
 #include "fetch/model_fetcher.h"
+#include "server/backends/llm_backend.h"
 #include "server/backends/onnx_backend.h"
 #include "server/http/http_server.h"
 #include "server/http/metrics_route.h"
 #include "server/kserve/kserve_routes.h"
+#include "server/openai/openai_routes.h"
 #include "server/server.h"
 
 namespace berth::cli {
@@ -65,6 +67,7 @@ int Serve(server::ServerOptions options) {
   }
   server::BackendRegistry backends;
   backends.Register(server::OnnxBackendFactory());
+  backends.Register(server::LlmBackendFactory(options.llm));
   auto server = server::Server::Create(options, std::move(backends));
   if (!server.ok()) return ReportError(server.status());
   core::LogInfo("berth serve starting",
@@ -81,6 +84,10 @@ int Serve(server::ServerOptions options) {
   server::RouteTable routes;
   server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000}, !options.api_keys.empty());
   kserve.Register(routes);
+  server::OpenAiLimits openai_limits;
+  openai_limits.max_json_depth = options.max_json_depth;
+  server::OpenAiRoutes openai(**server, openai_limits);
+  openai.Register(routes);
   routes.Add(server::MetricsRoute([server = server->get()] { return server->RenderMetrics(); }));
   auto http = server::HttpServer::Start(routes, options, (*server)->metrics(), &(*server)->memory_budget());
   if (!http.ok()) {

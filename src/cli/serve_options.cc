@@ -5,6 +5,48 @@
 namespace berth::cli {
 namespace {
 
+void AddLanguageModelOptions(CLI::App& cmd, server::LlmServingOptions* o) {
+  const std::string group = "Language models (GGUF)";
+  cmd.add_option("--parallel", o->parallel, "sequences each language model generates at once")
+      ->envname("BERTH_PARALLEL")
+      ->check(CLI::Range(1, 256))
+      ->group(group)
+      ->capture_default_str();
+  cmd.add_option("--ctx-size,-c", o->context_size, "context tokens per sequence (default: the model's, at most 4096)")
+      ->envname("BERTH_CTX_SIZE")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20))
+      ->group(group);
+  cmd.add_option("--kv-cache-memory", o->kv_cache_memory,
+                 "all sequences' KV caches together at most (e.g. 2GiB); a model needing more fails to load")
+      ->envname("BERTH_KV_CACHE_MEMORY")
+      ->transform(CLI::AsSizeValue(false))
+      ->group(group);
+  cmd.add_option("--kv-type", o->kv_type, "KV cache type: f16 or f32")
+      ->envname("BERTH_KV_TYPE")
+      ->check(CLI::IsMember({"f16", "f32"}))
+      ->group(group)
+      ->capture_default_str();
+  cmd.add_option("--llm-threads", o->threads, "threads per language model (default: all cores)")
+      ->envname("BERTH_LLM_THREADS")
+      ->check(CLI::Range(0, 1024))
+      ->group(group);
+  cmd.add_option("--batch-size,-b", o->batch_size, "prompt tokens read per step")
+      ->envname("BERTH_BATCH_SIZE")
+      ->check(CLI::Range(1, 8192))
+      ->group(group)
+      ->capture_default_str();
+  cmd.add_option("--max-waiting", o->max_waiting, "requests waiting for a sequence slot; more: 429")
+      ->envname("BERTH_MAX_WAITING")
+      ->check(CLI::Range(0, 1 << 20))
+      ->group(group)
+      ->capture_default_str();
+  cmd.add_option("--chat-template", o->chat_template_file,
+                 "a Jinja chat template file, instead of the model's tokenizer.chat_template")
+      ->envname("BERTH_CHAT_TEMPLATE")
+      ->group(group);
+  cmd.add_flag("--mlock", o->mlock, "lock language models' weights in memory")->envname("BERTH_MLOCK")->group(group);
+}
+
 void AddTritonOptions(CLI::App& cmd, server::ServerOptions* o) {
   // Triton's names for what berth has (its own names are above).
   cmd.add_option_function<int>(
@@ -167,6 +209,7 @@ void AddServeOptions(CLI::App& cmd, server::ServerOptions* o) {
                       .description(""))
       ->type_name("LEVEL")
       ->default_str("info");
+  AddLanguageModelOptions(cmd, &o->llm);
   AddTritonOptions(cmd, o);
 }
 

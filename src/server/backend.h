@@ -34,6 +34,7 @@
 #include "core/value.h"
 #include "server/infer_request.h"
 #include "server/model_config.pb.h"
+#include "server/text_generation.h"
 
 namespace berth::server {
 
@@ -95,6 +96,10 @@ class Backend {
   // Bytes the loaded model holds (weights and their prepared copies, plus
   // the activation memory it keeps cached between runs).
   virtual size_t MemoryBytes() const = 0;
+
+  // A language model's generator (chat, completions, tokenizing); null for
+  // a model that only runs tensors. Lives as long as the backend.
+  virtual TextGenerator* text_generator() const { return nullptr; }
 };
 
 struct BackendLoadOptions {

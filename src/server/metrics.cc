@@ -192,6 +192,27 @@ ServerMetrics::ServerMetrics(std::string server_version, std::string build_revis
                          "activation memory it keeps cached between requests; 0 once unloaded.",
                          {"model", "version"}),
       server_ready("berth_server_ready", "1 when the server answers ready, else 0.", {}),
+      llm_time_to_first_token_seconds("berth_llm_time_to_first_token_seconds",
+                                      "Time from a generation request's arrival to its first generated token.",
+                                      {"model"}, LatencyBuckets()),
+      llm_inter_token_seconds("berth_llm_inter_token_seconds",
+                              "Time between consecutive generated tokens of one sequence.", {"model"},
+                              LatencyBuckets()),
+      llm_request_seconds("berth_llm_request_duration_seconds",
+                          "Time from a generation request's arrival to its last token.", {"model"}, LatencyBuckets()),
+      llm_prompt_tokens("berth_llm_prompt_tokens_total", "Prompt tokens of finished generation requests.", {"model"}),
+      llm_generation_tokens("berth_llm_generation_tokens_total", "Tokens generated.", {"model"}),
+      llm_prefix_cache_hit_tokens("berth_llm_prefix_cache_hit_tokens_total",
+                                  "Prompt tokens reused from the KV cache of an earlier request.", {"model"}),
+      llm_requests("berth_llm_requests_total",
+                   "Generation requests by how they ended: stop, length, cancelled (the client left), timeout, "
+                   "client_error, server_error, rejected (queue full).",
+                   {"model", "outcome"}),
+      llm_running_sequences("berth_llm_running_sequences", "Sequences holding a slot (prefilling or generating).",
+                            {"model"}),
+      llm_waiting_sequences("berth_llm_waiting_sequences", "Generation requests waiting for a slot.", {"model"}),
+      llm_kv_cache_usage_ratio("berth_llm_kv_cache_usage_ratio", "Fraction of the KV cache's positions in use.",
+                               {"model"}),
       server_version_(std::move(server_version)),
       build_revision_(std::move(build_revision)) {}
 
@@ -214,6 +235,16 @@ std::string ServerMetrics::Render() const {
   model_load_failures.Render(out);
   model_memory_bytes.Render(out);
   server_ready.Render(out);
+  llm_time_to_first_token_seconds.Render(out);
+  llm_inter_token_seconds.Render(out);
+  llm_request_seconds.Render(out);
+  llm_prompt_tokens.Render(out);
+  llm_generation_tokens.Render(out);
+  llm_prefix_cache_hit_tokens.Render(out);
+  llm_requests.Render(out);
+  llm_running_sequences.Render(out);
+  llm_waiting_sequences.Render(out);
+  llm_kv_cache_usage_ratio.Render(out);
   {
     std::lock_guard lock(collectors_mutex_);
     for (const auto& collector : collectors_) collector(out);

@@ -118,6 +118,17 @@ class ServerMetrics {
   MetricFamily<Counter> model_load_failures;
   MetricFamily<Gauge> model_memory_bytes;
   MetricFamily<Gauge> server_ready;  // no labels
+  // Language models (label model; see Server::Generate).
+  MetricFamily<Histogram> llm_time_to_first_token_seconds;
+  MetricFamily<Histogram> llm_inter_token_seconds;
+  MetricFamily<Histogram> llm_request_seconds;
+  MetricFamily<Counter> llm_prompt_tokens;
+  MetricFamily<Counter> llm_generation_tokens;
+  MetricFamily<Counter> llm_prefix_cache_hit_tokens;
+  MetricFamily<Counter> llm_requests;  // outcome: stop|length|cancelled|timeout|client_error|server_error|rejected
+  MetricFamily<Gauge> llm_running_sequences;
+  MetricFamily<Gauge> llm_waiting_sequences;
+  MetricFamily<Gauge> llm_kv_cache_usage_ratio;
 
   using Collector = std::function<void(std::string& out)>;
   void AddCollector(Collector collector);

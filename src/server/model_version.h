@@ -124,6 +124,8 @@ class ModelVersion {
   size_t memory_bytes() const { return backend_->MemoryBytes(); }
   const ModelVersionStats& stats() const { return stats_; }
   size_t queue_depth() const { return scheduler_->depth(); }
+  // The backend's generator when the model is a language model, else null.
+  TextGenerator* text_generator() const { return backend_->text_generator(); }
 
   // Checks the request's inputs and requested outputs against the signature.
   core::Status Validate(const InferRequest& request) const;

@@ -174,8 +174,112 @@ void Server::Infer(InferRequest request, InferCallback done) {
   raw->Submit(std::move(version), std::move(request), std::move(done));
 }
 
+core::Result<Server::GeneratorHandle> Server::AcquireGenerator(std::string_view name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<ModelVersion> version, repository_->Acquire(name, 0));
+  TextGenerator* generator = version->text_generator();
+  if (!generator) return core::InvalidArgument("model '{}' is not a language model", name);
+  return GeneratorHandle{std::move(version), generator};
+}
+
+std::vector<Server::GeneratorHandle> Server::LanguageModels() const {
+  std::vector<GeneratorHandle> models;
+  for (const ModelStatus& status : repository_->ListModels()) {
+    if (!status.ready) continue;
+    auto handle = AcquireGenerator(status.name);
+    if (handle.ok()) models.push_back(std::move(handle).value());
+  }
+  return models;
+}
+
+namespace {
+
+// The berth_llm_* series of one request, and where its timings stand.
+struct GenerationTracker {
+  Clock::time_point start = Clock::now();
+  Clock::time_point last;
+  bool first = true;
+  Histogram* first_token = nullptr;
+  Histogram* inter_token = nullptr;
+  Histogram* request = nullptr;
+  Counter* prompt_tokens = nullptr;
+  Counter* generation_tokens = nullptr;
+  Counter* cache_hits = nullptr;
+  MetricFamily<Counter>* outcomes = nullptr;
+  std::string model;
+
+  void Record(const GenerationUpdate& update) {
+    const Clock::time_point now = Clock::now();
+    if (update.token_count > 0) {
+      if (first) {
+        first_token->Observe(std::chrono::duration<double>(now - start).count());
+        first = false;
+      } else {
+        inter_token->Observe(std::chrono::duration<double>(now - last).count() /
+                             static_cast<double>(update.token_count));
+      }
+      last = now;
+      generation_tokens->Increment(static_cast<double>(update.token_count));
+    }
+    if (!update.finished) return;
+    request->Observe(std::chrono::duration<double>(now - start).count());
+    prompt_tokens->Increment(static_cast<double>(update.usage.prompt_tokens));
+    cache_hits->Increment(static_cast<double>(update.usage.cached_prompt_tokens));
+    outcomes->WithLabels({model, Outcome(update)}).Increment();
+  }
+
+  static std::string_view Outcome(const GenerationUpdate& update) {
+    if (update.status.ok()) {
+      if (update.timed_out) return "timeout";
+      return update.finish_reason == FinishReason::kLength ? "length" : "stop";
+    }
+    switch (update.status.code()) {
+      case core::StatusCode::kCancelled:
+        return "cancelled";
+      case core::StatusCode::kDeadlineExceeded:
+        return "timeout";
+      case core::StatusCode::kResourceExhausted:
+        return "rejected";
+      default:
+        return IsCallersFault(update.status.code()) ? "client_error" : "server_error";
+    }
+  }
+
+  static bool IsCallersFault(core::StatusCode code) {
+    return code == core::StatusCode::kInvalidArgument || code == core::StatusCode::kOutOfRange ||
+           code == core::StatusCode::kFailedPrecondition || code == core::StatusCode::kNotFound;
+  }
+};
+
+}  // namespace
+
+void Server::Generate(const GeneratorHandle& handle, GenerationRequest request, GenerationCallback done) {
+  auto tracker = std::make_shared<GenerationTracker>();
+  const std::string& model = handle.version->name();
+  tracker->model = model;
+  tracker->first_token = &metrics_.llm_time_to_first_token_seconds.WithLabels({model});
+  tracker->inter_token = &metrics_.llm_inter_token_seconds.WithLabels({model});
+  tracker->request = &metrics_.llm_request_seconds.WithLabels({model});
+  tracker->prompt_tokens = &metrics_.llm_prompt_tokens.WithLabels({model});
+  tracker->generation_tokens = &metrics_.llm_generation_tokens.WithLabels({model});
+  tracker->cache_hits = &metrics_.llm_prefix_cache_hit_tokens.WithLabels({model});
+  tracker->outcomes = &metrics_.llm_requests;
+  // The callback holds the version: it stays loaded until the last update.
+  handle.generator->Generate(std::move(request),
+                             [tracker, version = handle.version, done = std::move(done)](GenerationUpdate update) {
+                               tracker->Record(update);
+                               done(std::move(update));
+                             });
+}
+
 std::string Server::RenderMetrics() {
   metrics_.server_ready.WithLabels({}).Set(IsReady() ? 1 : 0);
+  for (const GeneratorHandle& handle : LanguageModels()) {
+    const GeneratorLoad load = handle.generator->load();
+    const std::string& model = handle.version->name();
+    metrics_.llm_running_sequences.WithLabels({model}).Set(load.running);
+    metrics_.llm_waiting_sequences.WithLabels({model}).Set(load.waiting);
+    metrics_.llm_kv_cache_usage_ratio.WithLabels({model}).Set(load.kv_cache_usage);
+  }
   return metrics_.Render();
 }
 

@@ -95,6 +95,20 @@ class Server {
   // Routes, validates and queues; `done` is called exactly once.
   void Infer(InferRequest request, InferCallback done);
 
+  // A ready language model (its highest ready version), held for as long as
+  // the handle lives. NotFound for an unknown model, InvalidArgument for
+  // one that is not a language model, Unavailable while it loads.
+  struct GeneratorHandle {
+    std::shared_ptr<ModelVersion> version;
+    TextGenerator* generator = nullptr;
+  };
+  core::Result<GeneratorHandle> AcquireGenerator(std::string_view name) const;
+  // Every ready language model, by name.
+  std::vector<GeneratorHandle> LanguageModels() const;
+  // Generates through `handle` (which the request keeps alive) and records
+  // the berth_llm_* metrics; `done` is the request's callback.
+  void Generate(const GeneratorHandle& handle, GenerationRequest request, GenerationCallback done);
+
   ServerMetrics& metrics() { return metrics_; }
   // Memory for requests and models (--memory-budget); frontends charge
   // request bodies to it.

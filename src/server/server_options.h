@@ -13,6 +13,19 @@
 
 namespace berth::server {
 
+// Language models (GGUF): how each one is served.
+struct LlmServingOptions {
+  int parallel = 1;                // sequences generated at once (slots)
+  int64_t context_size = 0;        // tokens per sequence; 0: the model's, at most 4096
+  int threads = 0;                 // 0: all hardware threads
+  int64_t batch_size = 256;        // prompt tokens per step
+  size_t max_waiting = 64;         // requests queued beyond the slots; more: 429
+  std::string kv_type = "f16";     // f16 | f32
+  uint64_t kv_cache_memory = 0;    // all slots' KV caches together at most; 0: no limit
+  std::string chat_template_file;  // overrides the model's tokenizer.chat_template
+  bool mlock = false;
+};
+
 struct ServerOptions {
   // What to serve: a repository directory, or one model file (shorthand).
   std::string model_repository;
@@ -51,6 +64,8 @@ struct ServerOptions {
   uint64_t memory_budget = 0;
   // Memory one request may hold; 0: half the budget (set by Finalize). Beyond it: 507.
   uint64_t max_request_memory = 0;
+
+  LlmServingOptions llm;
 
   // Auth: any of these keys, as "Authorization: Bearer <key>".
   std::vector<std::string> api_keys;

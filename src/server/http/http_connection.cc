@@ -45,6 +45,38 @@ bool IsPeerGone(const boost::system::error_code& ec) {
 
 }  // namespace
 
+class HttpConnection::Stream : public HttpStream {
+ public:
+  Stream(std::shared_ptr<HttpConnection> connection, std::shared_ptr<std::atomic<bool>> gone)
+      : connection_(std::move(connection)), gone_(std::move(gone)) {}
+
+  bool Write(std::string data) override {
+    if (gone() || ended_.load(std::memory_order_relaxed)) return false;
+    if (queued.fetch_add(data.size(), std::memory_order_relaxed) + data.size() > kMaxQueuedBytes) {
+      gone_->store(true, std::memory_order_relaxed);  // the client stopped reading
+      return false;
+    }
+    asio::post(connection_->socket_.get_executor(), [connection = connection_, data = std::move(data)]() mutable {
+      connection->StreamWrite(std::move(data));
+    });
+    return true;
+  }
+
+  void End() override {
+    if (ended_.exchange(true)) return;
+    asio::post(connection_->socket_.get_executor(), [connection = connection_] { connection->StreamEnd(); });
+  }
+
+  bool gone() const override { return gone_->load(std::memory_order_relaxed); }
+
+  std::atomic<size_t> queued{0};  // bytes posted and not yet written
+
+ private:
+  std::shared_ptr<HttpConnection> connection_;
+  std::shared_ptr<std::atomic<bool>> gone_;
+  std::atomic<bool> ended_{false};
+};
+
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, HttpConnectionContext& context, uint64_t id,
                                bool probe_only)
     : socket_(std::move(socket)),
@@ -329,10 +361,17 @@ void HttpConnection::Dispatch() {
     }
   };
   cancelled_ = std::make_shared<std::atomic<bool>>(false);
+  HttpStartStream stream = [self, cancelled = cancelled_](HttpResponse head) -> std::shared_ptr<HttpStream> {
+    auto stream = std::make_shared<Stream>(self, cancelled);
+    asio::dispatch(self->socket_.get_executor(), [self, stream, head = std::move(head)]() mutable {
+      self->StartStream(std::move(stream), std::move(head));
+    });
+    return stream;
+  };
   try {
-    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond, cancelled_, memory_};
+    HttpExchange exchange{match_, parser_->get(), socket_.get_executor(), respond, stream, cancelled_, memory_};
     match_.route->handler(exchange);
-    if (state_ == State::kHandling && !body_pending_) WatchForHangup();
+    if ((state_ == State::kHandling || state_ == State::kStreaming) && !body_pending_) WatchForHangup();
   } catch (const std::exception& e) {
     // Handlers report errors as values; this is a bug or memory exhaustion.
     core::LogError("request handler threw", {{"error", e.what()}});
@@ -350,7 +389,7 @@ void HttpConnection::OnWatch(error_code ec, size_t bytes) {
   watching_ = false;
   if (!ec) {
     buffer_.commit(bytes);  // the next request, early: parsed once this one is answered
-  } else if (ec != asio::error::operation_aborted && state_ == State::kHandling) {
+  } else if (ec != asio::error::operation_aborted && (state_ == State::kHandling || state_ == State::kStreaming)) {
     if (cancelled_) cancelled_->store(true, std::memory_order_relaxed);  // the client hung up
   }
   const AfterWatch next = std::exchange(after_watch_, AfterWatch::kNothing);
@@ -359,7 +398,7 @@ void HttpConnection::OnWatch(error_code ec, size_t bytes) {
 }
 
 void HttpConnection::Respond(HttpResponse response) {
-  if (state_ == State::kClosing || state_ == State::kWriting) return;
+  if (state_ == State::kClosing || state_ == State::kWriting || state_ == State::kStreaming) return;
   state_ = State::kWriting;
   if (watching_) {
     error_code ignored;
@@ -412,6 +451,88 @@ void HttpConnection::OnWritten(error_code ec, size_t, bool close) {
   WaitForRequest();
 }
 
+void HttpConnection::StartStream(std::shared_ptr<Stream> stream, HttpResponse head) {
+  if (state_ != State::kHandling) {  // answered already, or the connection is closing
+    cancelled_->store(true, std::memory_order_relaxed);
+    return;
+  }
+  state_ = State::kStreaming;
+  stream_ = std::move(stream);
+  // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+  stream_chunked_ = !http10_;
+  stream_close_ = !keep_alive_ || http10_ || head.close || context_.draining.load(std::memory_order_relaxed);
+  stream_ending_ = false;
+  stream_out_.clear();
+  fmt::format_to(std::back_inserter(stream_out_), "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nDate: {}\r\n", head.status,
+                 HttpReasonPhrase(head.status), head.content_type, HttpDate());
+  if (stream_chunked_) stream_out_ += "Transfer-Encoding: chunked\r\n";
+  if (stream_close_) stream_out_ += "Connection: close\r\n";
+  for (const auto& [name, value] : head.headers) {
+    stream_out_ += name;
+    stream_out_ += ": ";
+    stream_out_ += value;
+    stream_out_ += "\r\n";
+  }
+  stream_out_ += "\r\n";
+  head.body.clear();
+  pending_ = std::move(head);
+  FlushStream();
+}
+
+void HttpConnection::StreamWrite(std::string data) {
+  if (state_ != State::kStreaming || stream_ending_ || data.empty() || method_ == http::verb::head) {
+    if (stream_) stream_->queued.fetch_sub(data.size(), std::memory_order_relaxed);
+    return;
+  }
+  if (stream_chunked_) fmt::format_to(std::back_inserter(stream_out_), "{:x}\r\n", data.size());
+  stream_out_ += data;
+  if (stream_chunked_) stream_out_ += "\r\n";
+  stream_->queued.fetch_sub(data.size(), std::memory_order_relaxed);
+  FlushStream();
+}
+
+void HttpConnection::StreamEnd() {
+  if (state_ != State::kStreaming || stream_ending_) return;
+  stream_ending_ = true;
+  if (stream_chunked_ && method_ != http::verb::head) stream_out_ += "0\r\n\r\n";
+  FlushStream();
+}
+
+void HttpConnection::FlushStream() {
+  if (stream_in_flight_) return;
+  if (stream_out_.empty()) {
+    if (!stream_ending_) return;
+    // All written: the request is complete.
+    stream_.reset();
+    state_ = State::kWriting;
+    if (watching_) {
+      error_code ignored;
+      socket_.cancel(ignored);  // the hang-up watch: its handler runs before the next read starts
+    }
+    return OnWritten(error_code{}, 0, stream_close_);
+  }
+  std::swap(stream_writing_, stream_out_);
+  stream_out_.clear();
+  stream_in_flight_ = true;
+  SetDeadline(Seconds(context_.options.request_timeout_secs));  // a client that stops reading times out
+  asio::async_write(socket_, asio::buffer(stream_writing_),
+                    [self = shared_from_this()](error_code ec, size_t n) { self->OnStreamWritten(ec, n); });
+}
+
+void HttpConnection::OnStreamWritten(error_code ec, size_t) {
+  stream_in_flight_ = false;
+  ClearDeadline();
+  if (ec || state_ != State::kStreaming) {
+    cancelled_->store(true, std::memory_order_relaxed);  // the client is gone: the producer stops
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start_).count();
+    context_.metrics.CountRequest(match_.label, pending_.status, seconds);
+    LogRequest(pending_);
+    stream_.reset();
+    return Close();
+  }
+  FlushStream();
+}
+
 void HttpConnection::LogRequest(const HttpResponse& response) {
   const bool quiet = match_.route && match_.route->quiet;
   const core::LogLevel level = quiet ? core::LogLevel::kDebug : core::LogLevel::kInfo;
@@ -462,6 +583,7 @@ void HttpConnection::OnLingerRead(error_code ec, size_t bytes) {
 
 void HttpConnection::Close() {
   state_ = State::kClosing;
+  stream_.reset();  // it holds this connection
   ClearDeadline();
   ++timer_generation_;
   timer_armed_ = false;

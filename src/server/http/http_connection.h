@@ -90,7 +90,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
 
  private:
   using error_code = boost::system::error_code;
-  enum class State { kIdle, kReading, kHandling, kWriting, kClosing };
+  enum class State { kIdle, kReading, kHandling, kStreaming, kWriting, kClosing };
+  class Stream;
 
   void WaitForRequest();
   void OnFirstBytes(error_code ec, size_t bytes);
@@ -111,6 +112,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Fail(unsigned status, std::string_view message);
   void Respond(HttpResponse response);
   void OnWritten(error_code ec, size_t bytes, bool close);
+  // A streamed response (HttpStream), on the connection's strand: the head,
+  // each piece as a chunk, the last chunk; one write in flight at a time.
+  void StartStream(std::shared_ptr<Stream> stream, HttpResponse head);
+  void StreamWrite(std::string data);
+  void StreamEnd();
+  void FlushStream();
+  void OnStreamWritten(error_code ec, size_t bytes);
   void LogRequest(const HttpResponse& response);
   void LingeringClose();
   void OnLingerRead(error_code ec, size_t bytes);
@@ -154,6 +162,15 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool watching_ = false;                                     // WatchForHangup's read is outstanding
   enum class AfterWatch { kNothing, kNextRequest, kLinger } after_watch_ = AfterWatch::kNothing;
   std::chrono::steady_clock::time_point request_start_;
+
+  // The streamed response being written.
+  std::shared_ptr<Stream> stream_;
+  std::string stream_out_;      // queued, not yet handed to the socket
+  std::string stream_writing_;  // the write in flight
+  bool stream_in_flight_ = false;
+  bool stream_chunked_ = false;
+  bool stream_ending_ = false;
+  bool stream_close_ = false;
 
   // The response being written.
   std::string header_out_;

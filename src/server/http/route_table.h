@@ -35,12 +35,35 @@ namespace berth::server {
 
 struct RouteMatch;
 
+// A response whose body is sent in pieces as they are made (Server-Sent
+// Events): HTTP/1.1 chunked transfer coding, each Write flushed to the
+// socket as soon as the previous one is written. Thread-safe; the
+// connection outlives the object's use. Writes queued beyond
+// kMaxQueuedBytes (a client that stopped reading) end the stream as gone.
+class HttpStream {
+ public:
+  static constexpr size_t kMaxQueuedBytes = size_t{4} << 20;
+  virtual ~HttpStream() = default;
+  // Queues a piece of the body. False once the client has gone (or the
+  // stream was ended): the producer should stop.
+  virtual bool Write(std::string data) = 0;
+  // Ends the body; the connection then serves its next request. Once.
+  virtual void End() = 0;
+  // True once the client has gone.
+  virtual bool gone() const = 0;
+};
+
+// Starts a streamed response with `head`'s status and headers (its body is
+// ignored). Call it instead of `respond`, once, from any thread.
+using HttpStartStream = std::function<std::shared_ptr<HttpStream>(HttpResponse head)>;
+
 // One request handed to a route's handler.
 struct HttpExchange {
   const RouteMatch& match;
   HttpRequestMessage& request;            // valid until `respond` is called
   boost::asio::any_io_executor executor;  // the connection's strand
-  HttpRespond respond;                    // exactly once, from any thread
+  HttpRespond respond;                    // exactly once, from any thread (or `stream`)
+  HttpStartStream stream;                 // instead of `respond`: a body sent in pieces
   // Becomes true when the client closes its connection before the answer:
   // work done for it can stop.
   std::shared_ptr<std::atomic<bool>> cancelled;

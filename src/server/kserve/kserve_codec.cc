@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "server/kserve/json_util.h"
+#include "server/json/json_util.h"
 
 namespace berth::server {
 namespace {

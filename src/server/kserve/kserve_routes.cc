@@ -3,7 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 
-#include "server/kserve/json_util.h"
+#include "server/json/json_util.h"
 #include "server/model_repository.h"
 
 namespace berth::server {

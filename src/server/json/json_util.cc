@@ -1,4 +1,4 @@
-#include "server/kserve/json_util.h"
+#include "server/json/json_util.h"
 
 #include <rapidjson/error/en.h>
 
