@@ -109,14 +109,21 @@ void SequenceScheduler::Submit(SequenceRequest request, SequenceCallback callbac
   sequence->decoder = std::make_unique<StreamDecoder>(*tokenizer_);
   sequence->request = std::move(request);
   sequence->callback = std::move(callback);
+  core::Status refused;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return refuse(core::Unavailable("the model is unloading"));
-    if (waiting_.size() >= options_.max_waiting) {
-      return refuse(core::ResourceExhausted("the model's queue is full ({} requests waiting for {} slots)",
-                                            waiting_.size(), slots_.size()));
+    if (stopping_) {
+      refused = core::Unavailable("the model is unloading");
+    } else if (waiting_.size() >= options_.max_waiting) {
+      refused = core::ResourceExhausted("the model's queue is full ({} requests waiting for {} slots)",
+                                        waiting_.size(), slots_.size());
+    } else {
+      waiting_.push_back(std::move(sequence));
     }
-    waiting_.push_back(std::move(sequence));
+  }
+  if (!refused.ok()) {
+    callback = std::move(sequence->callback);
+    return refuse(std::move(refused));
   }
   wake_.notify_one();
 }

@@ -225,6 +225,7 @@ core::Result<Server::GeneratorHandle> OpenAiRoutes::Resolve(const std::string& m
   }
   std::vector<Server::GeneratorHandle> models = server_.LanguageModels();
   if (models.size() == 1) return std::move(models.front());
+  if (models.empty()) return core::Unavailable("no language model is ready yet");
   return core::InvalidArgument("'model' is required: this server has {} language models", models.size());
 }
 
