@@ -293,7 +293,7 @@ ValueResult StringFilter(std::string_view name, const TemplateValue& operand, co
     RETURN_IF_ERROR(budget.CheckSize(escaped.size()));
     return TemplateValue::String(std::move(escaped));
   }
-  return Unsupported("filter", name, operand);
+  return core::InvalidArgument("unknown filter '{}' for a string", name);
 }
 
 // Filters that take apart a list (or a string as its characters).
