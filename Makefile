@@ -39,17 +39,18 @@ test-all: build llm-ref
 # request codec and config parser, the server's unit tests and the
 # bad-request suite against a sanitized `berth serve`. Only what those tests
 # need is built.
-SANITIZE_TARGETS = berth bad_model_tests server_tests llm_tests model_loader_fuzz npy_fuzz gguf_fuzz tokenizer_fuzz kserve_request_fuzz model_config_fuzz
+SANITIZE_TARGETS = berth bad_model_tests server_tests llm_tests model_loader_fuzz npy_fuzz gguf_fuzz tokenizer_fuzz chat_template_fuzz kserve_request_fuzz model_config_fuzz
 sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS) --target $(SANITIZE_TARGETS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) -L sanitize
 
 # libFuzzer (clang, with ASan and UBSan) on the parsers of outside text that
-# the LLM layer adds: the GGUF reader and the tokenizers, FUZZ_SECONDS each,
+# the LLM layer adds: the GGUF reader, the tokenizers and the chat-template
+# interpreter, FUZZ_SECONDS each,
 # starting from their seed corpus. A finding stops with the crashing input
 # saved under build-fuzz/.
-FUZZ_TARGETS = gguf tokenizer
+FUZZ_TARGETS = gguf tokenizer chat_template
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERTH_FUZZ=ON \
