@@ -34,6 +34,7 @@ FOLDERS = [
     ("server/kserve", "server/kserve"),
     ("server", "server"),
     ("fetch", "fetch"),
+    ("llm/grammar", "llm/grammar"),
     ("llm", "llm"),
     ("cli", "cli"),
 ]
@@ -53,6 +54,7 @@ FLOORS = {
     "server/kserve": ["core", "server", "server/http"],
     "fetch": ["core"],
     "llm": ["core"],
+    "llm/grammar": ["core", "llm"],
     "cli": [floor for _, floor in FOLDERS],
 }
 
@@ -66,7 +68,8 @@ THIRD_PARTY = [
     ("zlib.h", ["server/http"]),
     ("boost/beast", ["server/http", "server/kserve", "cli"]),
     ("boost/asio", ["server/http", "server/kserve", "cli"]),
-    ("rapidjson/", ["server/kserve"]),
+    # llm/grammar reads JSON Schemas (response_format) into grammars.
+    ("rapidjson/", ["server/kserve", "llm/grammar"]),
     ("CLI/", ["cli"]),
 ]
 
