@@ -36,6 +36,7 @@ FOLDERS = [
     ("server/json", "server/json"),
     ("server", "server"),
     ("fetch", "fetch"),
+    ("llm/grammar", "llm/grammar"),
     ("llm", "llm"),
     ("cli", "cli"),
 ]
@@ -57,6 +58,7 @@ FLOORS = {
     "server/openai": ["core", "server", "server/http", "server/json"],
     "fetch": ["core"],
     "llm": ["core"],
+    "llm/grammar": ["core", "llm"],
     "cli": [floor for _, floor in FOLDERS],
 }
 
@@ -70,7 +72,8 @@ THIRD_PARTY = [
     ("zlib.h", ["server/http"]),
     ("boost/beast", ["server/http", "server/kserve", "cli"]),
     ("boost/asio", ["server/http", "server/kserve", "cli"]),
-    ("rapidjson/", ["server/json", "server/kserve", "server/openai"]),
+    # llm/grammar reads JSON Schemas (response_format) into grammars.
+    ("rapidjson/", ["server/json", "server/kserve", "server/openai", "llm/grammar"]),
     ("CLI/", ["cli"]),
 ]
 

@@ -14,9 +14,10 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config ccache git
 # optimised one is installed (the PyTorch references and `make bench`).
 # unicode-data: the Unicode Character Database the tokenizers' tables are
 # generated from and checked against (scripts/llm/make_unicode_tables.py).
+# python3-jsonschema: validates structured output (tests/llm/grammar_generation_test.py).
 TEST_PKGS="curl python3-minimal python3-numpy python3-onnx python3-torch python3-torchvision
   python3-sklearn clang libclang-rt-14-dev wrk nginx-light
-  python3-yaml yamllint docker-compose unicode-data
+  python3-yaml yamllint docker-compose unicode-data python3-jsonschema
   libopenblas0-pthread"
 
 want="$BUILD_PKGS"

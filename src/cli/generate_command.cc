@@ -1,15 +1,23 @@
 // berth generate MODEL.gguf --prompt TEXT: reads the prompt into a
 // language model and streams what it generates to stdout (or, with
-// --tokens, the generated token ids, one per line).
+// --tokens, the generated token ids, one per line). With --json or
+// --json-schema FILE the output is held to a JSON object or to the schema
+// (llm/grammar/), steered to close within the token budget.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli/command.h"
 #include "core/npy_file.h"
+#include "llm/grammar/grammar_matcher.h"
+#include "llm/grammar/grammar_vocabulary.h"
+#include "llm/grammar/json_grammar.h"
 #include "llm/model/language_model.h"
 #include "llm/model/model_context.h"
 #include "llm/sampling/sampler.h"
@@ -37,7 +45,24 @@ struct GenerateArguments {
   bool mlock = false;
   std::string logits_out;
   bool all_logits = false;
+  bool json = false;
+  std::string json_schema;  // a file
 };
+
+// The grammar of --json / --json-schema, or null for free text.
+core::Result<std::shared_ptr<const llm::JsonGrammar>> ReadGrammar(const GenerateArguments& args) {
+  if (!args.json_schema.empty()) {
+    std::ifstream file(args.json_schema, std::ios::binary);
+    if (!file) return core::NotFound("--json-schema: cannot read '{}'", args.json_schema);
+    std::stringstream text;
+    text << file.rdbuf();
+    auto grammar = llm::JsonGrammar::Compile(text.str());
+    if (!grammar.ok()) return grammar.status().WithContext(fmt::format("--json-schema {}", args.json_schema));
+    return *grammar;
+  }
+  if (args.json) return llm::JsonGrammar::AnyObject();
+  return std::shared_ptr<const llm::JsonGrammar>();
+}
 
 // "1, 2,3" -> ids, each checked against the vocabulary.
 core::Result<std::vector<int32_t>> ParseTokenIds(const std::string& text, int64_t n_vocab) {
@@ -107,12 +132,25 @@ core::Status Generate(GenerateArguments args) {
     }
   }
 
+  ASSIGN_OR_RETURN(std::shared_ptr<const llm::JsonGrammar> grammar, ReadGrammar(args));
+  std::unique_ptr<llm::GrammarMatcher> matcher;
+  std::vector<uint64_t> allowed;
+  if (grammar) {
+    matcher = std::make_unique<llm::GrammarMatcher>(grammar, llm::GrammarVocabulary::Create(*tokenizer));
+    // The loop below samples one token more than the context then holds.
+    matcher->SetTokenBudget(std::min<int64_t>(args.max_tokens, context->context_size() - context->position() + 1));
+  }
   llm::Sampler sampler(args.sampling);
   llm::StopStrings stops(args.stops);
   llm::StreamDecoder decoder(*tokenizer);
   std::vector<int32_t> history = prompt;
   for (int64_t i = 0; i < args.max_tokens; ++i) {
-    llm::SampledToken next = sampler.Sample(logits, history);
+    if (matcher) RETURN_IF_ERROR(matcher->FillMask(&allowed));
+    llm::SampledToken next = sampler.Sample(logits, history, allowed);
+    if (matcher) {
+      RETURN_IF_ERROR(matcher->Accept(next.token));
+      if (matcher->finished()) break;
+    }
     if (!args.ignore_eos && tokenizer->IsEndOfGeneration(next.token)) break;
     history.push_back(next.token);
     if (args.tokens) {
@@ -131,6 +169,9 @@ core::Status Generate(GenerateArguments args) {
     rest += stops.Flush();
     std::fwrite(rest.data(), 1, rest.size(), stdout);
     std::fputc('\n', stdout);
+  }
+  if (matcher && !matcher->finished() && !matcher->IsComplete()) {
+    std::fprintf(stderr, "warning: the JSON document is incomplete: the token budget ran out\n");
   }
   return core::Status::Ok();
 }
@@ -167,6 +208,10 @@ void AddGenerateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--logits-out", args->logits_out, "write the logits after the prompt to FILE.npy");
   cmd->add_flag("--all-logits", args->all_logits,
                 "with --logits-out: the logits after every prompt token, [prompt tokens, vocabulary]");
+  auto* json = cmd->add_flag("--json", args->json, "generate a JSON object (response_format json_object)");
+  auto* schema =
+      cmd->add_option("--json-schema", args->json_schema, "generate JSON valid under the JSON Schema in FILE");
+  json->excludes(schema);
   cmd->callback([args, exit_code, prompt, ids] {
     if (prompt->count() == 0 && ids->count() == 0) {
       *exit_code = ReportError(core::InvalidArgument("give the prompt: --prompt TEXT or --prompt-ids IDS"));

@@ -38,6 +38,19 @@ TEST(Sampler, GreedyTakesTheLargestLogitAndBiasCanBanIt) {
   EXPECT_EQ(Sampler(boosted).Sample(kLogits, {}).token, 3);
 }
 
+TEST(Sampler, AnAllowedMaskLeavesOnlyItsTokensAndTheModelsLogProbabilities) {
+  const std::vector<uint64_t> allowed = {(1u << 0) | (1u << 3)};  // tokens 0 and 3
+  Sampler greedy(Plain(0));
+  SampledToken token = greedy.Sample(kLogits, {}, allowed);
+  EXPECT_EQ(token.token, 0);
+  EXPECT_LT(token.logprob, Sampler(Plain(0)).Sample(kLogits, {}).logprob);  // the model's, not renormalised
+  Sampler hot(Plain(100));
+  for (int i = 0; i < 200; ++i) {
+    const int32_t drawn = hot.Sample(kLogits, {}, allowed).token;
+    EXPECT_TRUE(drawn == 0 || drawn == 3) << drawn;
+  }
+}
+
 TEST(Sampler, DrawsFollowTheSoftmaxAtTemperatureOne) {
   Sampler sampler(Plain(1.0f));
   std::vector<int> counts(kLogits.size());

@@ -86,10 +86,12 @@ int32_t Sampler::Draw() {
     cumulative += probability[i];
     if (u < cumulative) return candidates_[i];
   }
+  while (keep > 1 && probability[keep - 1] == 0) --keep;  // never a banned token by rounding
   return candidates_[keep - 1];
 }
 
-SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int32_t> history) {
+SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int32_t> history,
+                             std::span<const uint64_t> allowed) {
   const auto n = static_cast<int32_t>(logits.size());
   SampledToken result;
 
@@ -102,6 +104,11 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
 
   work_.assign(logits.begin(), logits.end());
   for (const auto& [token, bias] : params_.logit_bias) work_[static_cast<size_t>(token)] += bias;
+  if (!allowed.empty()) {
+    for (size_t i = 0; i < work_.size(); ++i) {
+      if (i / 64 >= allowed.size() || !((allowed[i / 64] >> (i % 64)) & 1)) work_[i] = -INFINITY;
+    }
+  }
 
   const bool penalise =
       params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;

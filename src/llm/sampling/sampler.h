@@ -57,7 +57,11 @@ class Sampler {
   uint64_t seed() const { return seed_; }
 
   // `history`: the tokens so far (prompt and generated), for the penalties.
-  SampledToken Sample(std::span<const float> logits, std::span<const int32_t> history);
+  // `allowed`: when not empty, a bitmask over the vocabulary (bit i of word
+  // i / 64, as GrammarMatcher::FillMask makes it); only tokens whose bit is
+  // set can be drawn. The reported log-probabilities stay the model's.
+  SampledToken Sample(std::span<const float> logits, std::span<const int32_t> history,
+                      std::span<const uint64_t> allowed = {});
 
  private:
   int32_t Draw();  // top-k, top-p, min-p, temperature and a draw over work_
