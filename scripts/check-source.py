@@ -51,7 +51,7 @@ FLOORS = {
     "engine/optimizer": ["core", "engine/onnx", "engine/ops", "engine/kernels", "engine/runtime"],
     "engine": ["core", "engine/onnx", "engine/ops", "engine/kernels", "engine/runtime", "engine/optimizer"],
     "server": ["core"],
-    "server/backends": ["core", "server", "engine", "engine/onnx", "engine/ops", "llm"],
+    "server/backends": ["core", "server", "engine", "engine/onnx", "engine/ops", "llm", "llm/grammar"],
     "server/http": ["core", "server"],
     "server/json": ["core"],
     "server/kserve": ["core", "server", "server/http", "server/json"],

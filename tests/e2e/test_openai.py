@@ -9,17 +9,42 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import unittest
 
 import berth_testlib as lib
 
+sys.path.insert(0, os.path.join(lib.ROOT, "scripts", "llm"))
+from gguf_reader import GGUFReader  # noqa: E402
+from gguf_writer import GGUFWriter, ValueType  # noqa: E402
+
 MODELS = os.path.join(lib.ROOT, "tests", "data", "llm", "models")
 LLAMA = os.path.join(MODELS, "kjv-llama-f32.gguf")
 QWEN = os.path.join(MODELS, "kjv-qwen2-f32.gguf")
 OPENAI_CLIENT = os.path.join(lib.HERE, "openai_client.mjs")
 NODE_MODULES = os.path.join(lib.ROOT, "tests", "llm", "ref", "node_modules")
+TEMPLATES = os.path.join(lib.ROOT, "tests", "data", "llm", "chat_templates")
+
+
+def with_chat_template(source, template_file):
+    """A copy of a GGUF model with tokenizer.chat_template set to the file's
+    text (None: without a chat template)."""
+    reader = GGUFReader(source)
+    writer = GGUFWriter()
+    for key, value in reader.metadata.items():
+        vtype, element = reader.metadata_types[key]
+        if key not in ("general.alignment", "tokenizer.chat_template"):
+            writer.add(key, value, element if vtype == ValueType.ARRAY else vtype)
+    if template_file:
+        with open(os.path.join(TEMPLATES, template_file)) as f:
+            writer.add("tokenizer.chat_template", f.read())
+    for tensor in reader.tensors.values():
+        writer.add_raw_tensor(tensor.name, tensor.dims, tensor.type_name, reader.tensor_bytes(tensor.name))
+    path = os.path.join(lib.temp_dir(), os.path.basename(source))
+    writer.write(path)
+    return path
 
 
 def post(port, path, payload, headers=None, timeout=60):
@@ -406,6 +431,131 @@ class BadRequests(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
 
+SCHEMAS = [
+    {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+     "required": ["name", "age"], "additionalProperties": False},
+    {"type": "object", "properties": {"verses": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+                                      "book": {"enum": ["Genesis", "Exodus", "Psalms"]}},
+     "required": ["book", "verses"], "additionalProperties": False},
+    {"type": "object", "properties": {"ok": {"type": "boolean"}, "score": {"type": "number"}, "none": {"type": "null"},
+                                      "inner": {"type": "object", "properties": {"k": {"const": "v"}},
+                                                "required": ["k"], "additionalProperties": False}},
+     "required": ["ok", "score", "none", "inner"], "additionalProperties": False},
+]
+
+
+class ChatAndStructuredOutput(unittest.TestCase):
+    """Chat through the model's own template (SentencePiece model) and a
+    --chat-template file (Qwen2.5's, on the BPE model): the rendered prompt's text, streamed
+    with the role first; json_object and json_schema outputs parse and
+    validate; a model without a template answers 400."""
+
+    def test_chat(self):
+        import jsonschema
+        servers = [
+            (lib.BerthServer([LLAMA, "--llm-threads", "1", "--parallel", "2"]), "Question: And God said\nAnswer:"),
+            (lib.BerthServer([QWEN, "--llm-threads", "1", "--parallel", "2", "--chat-template",
+                              os.path.join(TEMPLATES, "Qwen-Qwen2.5-7B-Instruct.jinja")]),
+             "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+             "<|im_start|>user\nAnd God said<|im_end|>\n<|im_start|>assistant\n"),
+        ]
+        try:
+            for server, rendered in servers:
+                server.wait_ready()
+                port = server.port
+                messages = [{"role": "user", "content": "And God said"}]
+                status, _, chat = post(port, "/v1/chat/completions", {"messages": messages, "max_tokens": 16,
+                                                                      "temperature": 0, "ignore_eos": True})
+                self.assertEqual(status, 200, chat)
+                self.assertEqual(chat["object"], "chat.completion")
+                self.assertTrue(chat["id"].startswith("chatcmpl-"))
+                message = chat["choices"][0]["message"]
+                self.assertEqual(message["role"], "assistant")
+                # The same as completing the template's text.
+                status, _, plain = post(port, "/v1/completions", {"prompt": rendered, "max_tokens": 16,
+                                                                  "temperature": 0, "ignore_eos": True})
+                self.assertEqual(message["content"], plain["choices"][0]["text"])
+                self.assertEqual(chat["usage"]["prompt_tokens"], plain["usage"]["prompt_tokens"])
+
+                status, headers, raw = stream(port, "/v1/chat/completions", {
+                    "messages": messages, "max_tokens": 16, "temperature": 0, "ignore_eos": True, "stream": True})
+                events = sse_events(raw)
+                self.assertEqual(events[-1], "[DONE]")
+                chunks = [json.loads(e) for e in events[:-1]]
+                self.assertEqual(chunks[0]["choices"][0]["delta"], {"role": "assistant", "content": ""})
+                self.assertTrue(all(c["object"] == "chat.completion.chunk" for c in chunks))
+                self.assertEqual("".join(c["choices"][0]["delta"].get("content", "") for c in chunks),
+                                 message["content"])
+                self.assertEqual(chunks[-1]["choices"][0]["finish_reason"], "length")
+
+                status, _, body = post(port, "/v1/chat/completions", {
+                    "messages": messages, "max_tokens": 4, "temperature": 0, "logprobs": True, "top_logprobs": 2})
+                self.assertEqual(status, 200, body)
+                content = body["choices"][0]["logprobs"]["content"]
+                self.assertEqual(len(content), body["usage"]["completion_tokens"])
+                for entry in content:
+                    self.assertEqual(bytes(entry["bytes"]).decode("utf-8", "replace"), entry["token"])
+                    self.assertEqual(len(entry["top_logprobs"]), 2)
+
+                # Multi-turn: the history's prompt tokens come from the cache.
+                history = messages + [{"role": "assistant", "content": message["content"]},
+                                      {"role": "user", "content": "And the earth"}]
+                status, _, body = post(port, "/v1/chat/completions", {"messages": history, "max_tokens": 4})
+                self.assertEqual(status, 200, body)
+                self.assertGreater(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0)
+
+                for i, schema in enumerate(SCHEMAS * 2):
+                    payload = {"messages": messages, "max_tokens": 120, "temperature": 1.0, "seed": i,
+                               "response_format": {"type": "json_schema",
+                                                   "json_schema": {"name": f"s{i}", "schema": schema}}}
+                    status, _, body = post(port, "/v1/chat/completions", payload)
+                    self.assertEqual(status, 200, body)
+                    document = json.loads(body["choices"][0]["message"]["content"])
+                    jsonschema.validate(document, schema)
+                    self.assertEqual(body["choices"][0]["finish_reason"], "stop")
+                status, _, body = post(port, "/v1/chat/completions", {
+                    "messages": messages, "max_tokens": 80, "temperature": 1.0, "seed": 5,
+                    "response_format": {"type": "json_object"}})
+                self.assertEqual(status, 200, body)
+                self.assertIsInstance(json.loads(body["choices"][0]["message"]["content"]), dict)
+                status, _, body = post(port, "/v1/chat/completions", {
+                    "messages": messages, "response_format": {"type": "json_schema", "json_schema": {
+                        "name": "r", "schema": {"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}}}})
+                self.assertEqual(status, 400, body)
+                deep = {"type": "string"}
+                for _ in range(500):
+                    deep = {"type": "array", "items": deep}
+                status, _, body = post(port, "/v1/chat/completions", {
+                    "messages": messages, "response_format": {"type": "json_schema",
+                                                              "json_schema": {"name": "d", "schema": deep}}})
+                self.assertEqual(status, 400, body)
+        finally:
+            for server, _ in servers:
+                self.assertEqual(server.stop(), 0)
+
+    def test_no_template_and_bad_template(self):
+        server = lib.BerthServer([with_chat_template(LLAMA, None), "--llm-threads", "1"])
+        try:
+            server.wait_ready()
+            status, _, body = post(server.port, "/v1/chat/completions",
+                                   {"messages": [{"role": "user", "content": "hi"}]})
+            self.assertEqual(status, 400, body)
+            self.assertIn("chat template", body["error"]["message"])
+        finally:
+            self.assertEqual(server.stop(), 0)
+        bad = os.path.join(lib.temp_dir(), "bad.jinja")
+        with open(bad, "w") as f:
+            f.write("{% for m in messages %}{{ m.content }")
+        server = lib.BerthServer([LLAMA, "--llm-threads", "1", "--chat-template", bad])
+        try:
+            lib.wait_until(lambda: "cannot be used" in server.log(), message="the load failure logged")
+            status, _, body = post(server.port, "/v1/completions", {"prompt": "x", "model": "kjv-llama-f32"})
+            self.assertEqual(status, 503, body)
+            self.assertIn("--chat-template", body["error"]["message"])
+        finally:
+            server.stop()
+
+
 class OfficialClient(unittest.TestCase):
     """The `openai` npm package (v6) against berth: models, completions
     streamed and not, errors surfaced as APIError with the right status."""
@@ -416,7 +566,8 @@ class OfficialClient(unittest.TestCase):
         server = lib.BerthServer([LLAMA, "--parallel", "2", "--llm-threads", "1"])
         server.wait_ready()
         try:
-            out = subprocess.run(["node", OPENAI_CLIENT, f"http://127.0.0.1:{server.port}/v1", "kjv-llama-f32"],
+            out = subprocess.run(["node", OPENAI_CLIENT, f"http://127.0.0.1:{server.port}/v1", "kjv-llama-f32",
+                                  "chat"],
                                  capture_output=True, text=True, timeout=120,
                                  env=dict(os.environ, NODE_PATH=NODE_MODULES))
             self.assertEqual(out.returncode, 0, out.stderr + out.stdout)
@@ -427,6 +578,9 @@ class OfficialClient(unittest.TestCase):
             self.assertEqual(result["streamed"], expected)
             self.assertEqual(result["stream_usage"]["completion_tokens"], 16)
             self.assertEqual(result["errors"], {"unknown_model": 404, "bad_temperature": 400})
+            self.assertEqual(result["chat_role"], "assistant")
+            self.assertEqual(result["chat_streamed"], result["chat"])
+            self.assertTrue(result["chat"])
         finally:
             self.assertEqual(server.stop(), 0)
 

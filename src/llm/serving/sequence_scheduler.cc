@@ -25,7 +25,8 @@ struct SequenceScheduler::Sequence {
   int64_t generated = 0;
   int64_t cached = 0;  // prompt tokens reused from the slot's cache
   std::vector<float> logits;
-  bool has_logits = false;  // the prompt is read: logits hold the next token's
+  bool has_logits = false;        // the prompt is read: logits hold the next token's
+  std::vector<uint64_t> allowed;  // the constraint's mask
 };
 
 struct SequenceScheduler::Slot {
@@ -115,8 +116,8 @@ void SequenceScheduler::Submit(SequenceRequest request, SequenceCallback callbac
     if (stopping_) {
       refused = core::Unavailable("the model is unloading");
     } else if (waiting_.size() >= options_.max_waiting) {
-      refused = core::ResourceExhausted("the model's queue is full ({} requests waiting for {} slots)",
-                                        waiting_.size(), slots_.size());
+      refused = core::ResourceExhausted("the model's queue is full ({} requests waiting for {} slots)", waiting_.size(),
+                                        slots_.size());
     } else {
       waiting_.push_back(std::move(sequence));
     }
@@ -271,10 +272,14 @@ void SequenceScheduler::Decode(Slot& slot) {
   Sequence& sequence = *slot.sequence;
   SequenceRequest& request = sequence.request;
   if (request.constraint) {
-    core::Status masked = request.constraint->Mask(sequence.logits);
+    if (sequence.generated == 0) {
+      const int64_t room = context_size_ - slot.context->position();
+      request.constraint->SetTokenBudget(request.max_tokens < 0 ? room : std::min(request.max_tokens, room));
+    }
+    core::Status masked = request.constraint->FillMask(&sequence.allowed);
     if (!masked.ok()) return Finish(slot, masked, SequenceFinish::kNone);
   }
-  SampledToken next = sequence.sampler->Sample(sequence.logits, sequence.history);
+  SampledToken next = sequence.sampler->Sample(sequence.logits, sequence.history, sequence.allowed);
   if (!request.ignore_eos && tokenizer_->IsEndOfGeneration(next.token)) {
     return Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
   }

@@ -42,14 +42,16 @@
 
 namespace berth::llm {
 
-// A rule on which tokens may come next (structured output). One per
-// sequence, used from the scheduling thread only.
+// A rule on which tokens may come next (structured output: llm/grammar's
+// GrammarConstraint). One per sequence, used from the scheduling thread only.
 class TokenConstraint {
  public:
   virtual ~TokenConstraint() = default;
-  // Sets the logits of tokens that cannot come next to -infinity (the
-  // end-of-generation tokens included until the text is complete).
-  virtual core::Status Mask(std::span<float> logits) = 0;
+  // Tokens the sequence may still generate, before the first is drawn.
+  virtual void SetTokenBudget(int64_t tokens) = 0;
+  // The tokens that may come next, as a bitmask over the vocabulary (bit i
+  // of word i / 64); end-of-generation only once the text is complete.
+  virtual core::Status FillMask(std::vector<uint64_t>* allowed) = 0;
   // The sampled token; an error ends the sequence.
   virtual core::Status Accept(int32_t token) = 0;
   // Complete and nothing may follow: the sequence ends here.

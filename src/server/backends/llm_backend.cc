@@ -4,48 +4,82 @@
 #include <cmath>
 #include <ctime>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <utility>
 
+#include "llm/grammar/grammar_constraint.h"
+#include "llm/grammar/grammar_vocabulary.h"
+#include "llm/grammar/json_grammar.h"
 #include "llm/model/language_model.h"
 #include "llm/serving/sequence_scheduler.h"
+#include "llm/template/chat_template.h"
 #include "llm/tokenizer/tokenizer.h"
 
 namespace berth::server {
 namespace {
 
-// The text a chat becomes, through the model's chat template.
+// The text a chat becomes, through the model's chat template (or the
+// --chat-template file). A template that cannot be parsed, or cannot render
+// a plain user/assistant/user conversation, fails the load.
 class ChatFormatter {
  public:
-  static core::Result<ChatFormatter> Create(const llm::LanguageModel& model, const std::string& override_file) {
+  static core::Result<ChatFormatter> Create(const llm::LanguageModel& model, const llm::Tokenizer& tokenizer,
+                                            const std::string& override_file) {
     ChatFormatter formatter;
+    std::string source;
+    std::string origin = "the model's tokenizer.chat_template";
     if (!override_file.empty()) {
       std::ifstream in(override_file, std::ios::binary);
       if (!in) return core::InvalidArgument("cannot read the chat template '{}'", override_file);
       std::stringstream text;
       text << in.rdbuf();
-      formatter.source_ = text.str();
+      source = text.str();
+      origin = "--chat-template " + override_file;
     } else if (model.file().Find("tokenizer.chat_template")) {
-      ASSIGN_OR_RETURN(std::string_view source, model.file().GetString("tokenizer.chat_template"));
-      formatter.source_ = std::string(source);
+      ASSIGN_OR_RETURN(std::string_view text, model.file().GetString("tokenizer.chat_template"));
+      source = std::string(text);
+    }
+    if (source.empty()) return formatter;
+    auto parsed = llm::ChatTemplate::Parse(source);
+    if (!parsed.ok()) {
+      return parsed.status().WithContext(
+          fmt::format("{} cannot be used (give another with --chat-template FILE)", origin));
+    }
+    formatter.template_ = std::make_shared<llm::ChatTemplate>(std::move(parsed).value());
+    if (tokenizer.bos() >= 0) formatter.options_.bos_token = tokenizer.TokenPiece(tokenizer.bos(), true);
+    if (tokenizer.eos() >= 0) formatter.options_.eos_token = tokenizer.TokenPiece(tokenizer.eos(), true);
+    formatter.options_.add_generation_prompt = true;
+    auto trial = formatter.Render({{"user", "Hello"}, {"assistant", "Hi."}, {"user", "How are you?"}});
+    if (!trial.ok()) {
+      return trial.status().WithContext(
+          fmt::format("{} cannot render a conversation (give another with --chat-template FILE)", origin));
     }
     return formatter;
   }
 
-  bool available() const { return !source_.empty(); }
+  bool available() const { return template_ != nullptr; }
 
   core::Result<std::string> Render(const std::vector<ChatMessage>& messages) const {
-    (void)messages;
-    if (source_.empty()) {
+    if (!template_) {
       return core::InvalidArgument(
-          "this model has no chat template: use /v1/completions, or serve it with "
-          "--chat-template FILE");
+          "this model has no chat template: use /v1/completions, or serve it with --chat-template FILE");
     }
-    return core::Unimplemented("chat templates are not rendered yet");
+    std::vector<llm::ChatMessage> chat;
+    chat.reserve(messages.size());
+    for (const ChatMessage& message : messages) chat.push_back(llm::ChatMessage{message.role, message.content});
+    auto text = llm::RenderChat(*template_, chat, options_);
+    // A template that refuses the conversation (roles out of order, a
+    // system message it does not take) is the caller's to change.
+    if (!text.ok() && text.status().code() != core::StatusCode::kResourceExhausted) {
+      return core::InvalidArgument("the model's chat template refused these messages: {}", text.status().message());
+    }
+    return text;
   }
 
  private:
-  std::string source_;
+  std::shared_ptr<const llm::ChatTemplate> template_;
+  llm::ChatTemplateOptions options_;
 };
 
 class LlmBackend : public Backend, public TextGenerator {
@@ -58,7 +92,7 @@ class LlmBackend : public Backend, public TextGenerator {
                      llm::LanguageModel::Open(file.string(), model_options));
     ASSIGN_OR_RETURN(std::unique_ptr<llm::Tokenizer> tokenizer, llm::Tokenizer::Create(model->vocabulary()));
     std::unique_ptr<LlmBackend> backend(new LlmBackend());
-    ASSIGN_OR_RETURN(backend->chat_, ChatFormatter::Create(*model, options.chat_template_file));
+    ASSIGN_OR_RETURN(backend->chat_, ChatFormatter::Create(*model, *tokenizer, options.chat_template_file));
     backend->tokenizer_ = std::move(tokenizer);
     llm::SchedulerOptions scheduler_options;
     scheduler_options.parallel = options.parallel;
@@ -134,7 +168,11 @@ class LlmBackend : public Backend, public TextGenerator {
     sequence.stop = p.stop;
     sequence.ignore_eos = p.ignore_eos;
     if (p.response_format != ResponseFormat::kText) {
-      return refuse(core::Unimplemented("response_format json_object / json_schema is not supported yet"));
+      core::Result<std::shared_ptr<const llm::JsonGrammar>> grammar = p.response_format == ResponseFormat::kJsonObject
+                                                                          ? llm::JsonGrammar::AnyObject()
+                                                                          : llm::JsonGrammar::Compile(p.json_schema);
+      if (!grammar.ok()) return refuse(grammar.status().WithContext("response_format"));
+      sequence.constraint = std::make_unique<llm::GrammarConstraint>(*grammar, GrammarVocabulary());
     }
     sequence.cancelled = request.cancelled;
     sequence.deadline = request.deadline;
@@ -185,6 +223,12 @@ class LlmBackend : public Backend, public TextGenerator {
     return tensor;
   }
 
+  // The vocabulary's tries for structured output: built on first use.
+  std::shared_ptr<const llm::GrammarVocabulary> GrammarVocabulary() {
+    std::call_once(grammar_once_, [this] { grammar_vocabulary_ = llm::GrammarVocabulary::Create(*tokenizer_); });
+    return grammar_vocabulary_;
+  }
+
   GenerationUpdate Convert(llm::SequenceUpdate update) const {
     GenerationUpdate out;
     out.text = std::move(update.text);
@@ -217,6 +261,8 @@ class LlmBackend : public Backend, public TextGenerator {
   std::shared_ptr<const llm::LanguageModel> model_;
   std::shared_ptr<const llm::Tokenizer> tokenizer_;
   ChatFormatter chat_;
+  std::once_flag grammar_once_;
+  std::shared_ptr<const llm::GrammarVocabulary> grammar_vocabulary_;
   std::unique_ptr<llm::SequenceScheduler> scheduler_;  // last: its thread stops first
   int64_t created_ = 0;
   DeclaredSignature signature_;
