@@ -218,8 +218,10 @@ void OpenAiRoutes::Register(RouteTable& table) {
 core::Result<Server::GeneratorHandle> OpenAiRoutes::Resolve(const std::string& model) const {
   if (!model.empty()) {
     auto handle = server_.AcquireGenerator(model);
-    if (!handle.ok() && handle.status().code() == core::StatusCode::kNotFound) {
-      return core::NotFound("the model '{}' does not exist", model);
+    // OpenAI's API knows only the language models: a tensor model is not one of them.
+    if (!handle.ok() && (handle.status().code() == core::StatusCode::kNotFound ||
+                         handle.status().code() == core::StatusCode::kInvalidArgument)) {
+      return core::NotFound("the model '{}' does not exist (or is not a language model)", model);
     }
     return handle;
   }
