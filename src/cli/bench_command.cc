@@ -120,6 +120,9 @@ void AddBenchCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--ctx-size", args->llm.context_size, "GGUF: context size (default: prompt + generated)");
   cmd->add_option("--kv-type", args->llm.kv_type, "GGUF: KV cache type, f16 (default) or f32")
       ->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--parallel", args->llm.parallel,
+                  "GGUF: generate for N sequences at once in batched steps; tg_tok_s is their aggregate")
+      ->check(CLI::Range(1, 1024));
   cmd->add_flag("--bandwidth", args->llm.bandwidth,
                 "GGUF: also measure the memory read bandwidth and the generation roofline it sets");
   cmd->callback([args, exit_code] {

@@ -543,5 +543,35 @@ TEST(MatMulLlamaOrder, FloatWeightsSumAsLlamaCpp) {
   std::printf("%d products checked (llama.cpp width %d)\n", products, static_cast<int>(width));
 }
 
+// MatMulDecodeBatch: every token's results bit for bit those of MatMul with
+// that token alone, on every ISA, at token counts through and past the
+// kernels' token tiles, on whole row streams and on the rows left over.
+TEST_P(MatMulIsa, DecodeBatchRowsEqualOneTokenCalls) {
+  const Case c = GetParam();
+  if (!Available(c.isa)) GTEST_SKIP() << "this CPU lacks " << KernelIsaName(c.isa);
+  std::mt19937 rng(4321 + static_cast<int>(c.type) * 7 + static_cast<int>(c.isa));
+  const int64_t block = MatMulBlockSize(c.type);
+  // 11 blocks of 32: the 512-bit kernels' steps of 8, 4 and 2 blocks and a
+  // last odd one; 203 floats: tails after the 8-, 16- and 64-wide loops.
+  const int64_t cols = block == 256 ? 768 : block == 32 ? 352 : 203;
+  const int64_t rows = 75;
+  const std::vector<uint8_t> w = RandomWeights(c.type, rows, cols, rng);
+  const size_t act_row = ActivationRowBytes(c.type, cols);
+  for (int64_t n_tokens : {1, 2, 3, 4, 5, 8, 9, 16}) {
+    const std::vector<float> x = RandomActivations(n_tokens, cols, rng);
+    const std::vector<uint8_t> act = Convert(c.isa, c.type, x, n_tokens, cols);
+    for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, rows}, {32, 75}, {5, 6}, {1, 40}}) {
+      SCOPED_TRACE(testing::Message() << "tokens " << n_tokens << ", rows [" << begin << ", " << end << ")");
+      const float kUntouched = -12345.0f;
+      std::vector<float> batched(n_tokens * rows, kUntouched), alone(n_tokens * rows, kUntouched);
+      MatMulDecodeBatch(c.isa, c.type, w.data(), cols, begin, end, act.data(), n_tokens, batched.data(), rows);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        MatMul(c.isa, c.type, w.data(), cols, begin, end, act.data() + t * act_row, 1, alone.data() + t * rows, rows);
+      }
+      ASSERT_EQ(std::memcmp(batched.data(), alone.data(), batched.size() * sizeof(float)), 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace berth::llm

@@ -17,17 +17,12 @@ namespace berth::llm {
 namespace {
 
 using testing::Kv;
+using testing::LoadFromBytes;
 using testing::MakeTinyModel;
 using testing::ReferenceLogits;
 using testing::TinyModel;
 using testing::TinySpec;
 using testing::WriteTinyModel;
-
-core::Result<std::shared_ptr<const LanguageModel>> Load(const std::string& bytes) {
-  auto owner = std::make_shared<std::string>(bytes);
-  ASSIGN_OR_RETURN(std::shared_ptr<GgufFile> file, GgufFile::Parse(*owner, "tiny.gguf", owner));
-  return LanguageModel::FromFile(std::move(file));
-}
 
 // max |a - b| / max |b|: the error relative to the logits' scale.
 double RelativeError(const std::vector<float>& a, const std::vector<double>& b) {
@@ -48,7 +43,7 @@ TEST_P(ForwardPass, MatchesTheReferenceAtEveryPosition) {
   spec.arch = GetParam();
   spec.tied = spec.arch == "qwen2";
   TinyModel tiny = MakeTinyModel(spec);
-  auto model = Load(WriteTinyModel(tiny));
+  auto model = LoadFromBytes(WriteTinyModel(tiny));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   std::vector<double> expected = ReferenceLogits(tiny, kTokens);
 
@@ -71,7 +66,7 @@ TEST_P(ForwardPass, TokenByTokenEqualsTheWholePromptAndTruncateRewinds) {
   TinySpec spec;
   spec.arch = GetParam();
   TinyModel tiny = MakeTinyModel(spec);
-  auto model = Load(WriteTinyModel(tiny));
+  auto model = LoadFromBytes(WriteTinyModel(tiny));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   for (KvCacheType kv : {KvCacheType::kF16, KvCacheType::kF32}) {
     ContextOptions options;
@@ -107,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(Architectures, ForwardPass, ::testing::Values("llama", 
 TEST(ModelContext, RefusesTokensOutsideTheVocabularyAndContextOverflow) {
   TinySpec spec;
   spec.context = 8;
-  auto model = Load(WriteTinyModel(MakeTinyModel(spec)));
+  auto model = LoadFromBytes(WriteTinyModel(MakeTinyModel(spec)));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   auto context = ModelContext::Create(*model);
   ASSERT_TRUE(context.ok());
@@ -201,7 +196,7 @@ TEST(LanguageModel, ModelsThatDoNotFitTheirArchitectureAreClearErrors) {
       }
       kvs.resize(before);
     };
-    auto model = Load(WriteTinyModel(tiny, edit, c.tensors));
+    auto model = LoadFromBytes(WriteTinyModel(tiny, edit, c.tensors));
     if (c.message.empty()) {
       // The tied case: no output.weight is a valid model.
       EXPECT_TRUE(model.ok()) << c.name << ": " << model.status().ToString();

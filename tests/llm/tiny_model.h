@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "core/float16.h"
 #include "gguf_writer.h"
+#include "llm/gguf/gguf_file.h"
+#include "llm/model/language_model.h"
 
 namespace berth::llm {
 namespace testing {
@@ -24,6 +27,10 @@ struct TinySpec {
   float freq_base = 10000.0f;
   bool tied = false;
   uint32_t seed = 7;
+  // GGUF type of the matrices (token_embd included). 0: F32 from the values
+  // below; F16/BF16: those values rounded; a block type: random blocks of
+  // the same magnitude (no quantizer here; ReferenceLogits does not apply).
+  uint32_t matrix_type = 0;
 };
 
 struct TinyModel {
@@ -76,7 +83,55 @@ inline TinyModel MakeTinyModel(const TinySpec& spec) {
   return m;
 }
 
-// The model as a GGUF file with F32 tensors. `edit` may change metadata and
+// `values` (rows x cols) as `type`: F16/BF16 rounded, block types random
+// blocks whose values stay within a few times |values|' scale (0.3).
+inline std::string EncodeMatrix(uint32_t type, const std::vector<float>& values, uint32_t seed) {
+  std::string out;
+  if (type == 1 || type == 30) {  // F16, BF16
+    for (float v : values) {
+      const uint16_t h = type == 1 ? core::Float16::FromFloat(v) : core::BFloat16::FromFloat(v);
+      out.append(reinterpret_cast<const char*>(&h), 2);
+    }
+    return out;
+  }
+  const GgmlTypeTraits traits = *TraitsOf(type);
+  std::mt19937 random(seed);
+  std::uniform_real_distribution<float> unit(0.5f, 1.5f);
+  out.resize(values.size() / traits.block_size * traits.type_size);
+  auto half = [&](size_t at, float scale, bool signed_scale) {
+    const float v = scale * unit(random) * (signed_scale && random() % 2 ? -1.0f : 1.0f);
+    const uint16_t h = core::Float16::FromFloat(v);
+    std::memcpy(out.data() + at, &h, 2);
+  };
+  for (size_t b = 0; b < out.size(); b += traits.type_size) {
+    for (size_t i = 0; i < traits.type_size; ++i) out[b + i] = static_cast<char>(random());
+    switch (type) {
+      case 8:  // Q8_0: d * q, q in [-128, 127]
+        half(b, 0.005f, true);
+        break;
+      case 2:  // Q4_0: d * (q - 8)
+      case 6:  // Q5_0: d * (q - 16)
+        half(b, type == 2 ? 0.06f : 0.03f, true);
+        break;
+      case 3:  // Q4_1, Q5_1: d * q + m
+      case 7:
+        half(b, 0.02f, false);
+        half(b + 2, -0.3f, false);
+        break;
+      case 12:  // Q4_K, Q5_K: d * scale * q - dmin * min, 6-bit scales and mins
+      case 13:
+        half(b, 0.0008f, false);
+        half(b + 2, 0.0008f, false);
+        break;
+      case 14:  // Q6_K: d * scale * (q - 32), int8 scales; d at byte 208
+        half(b + 208, 0.0001f, true);
+        break;
+    }
+  }
+  return out;
+}
+
+// The model as a GGUF file with F32 tensors (matrices of spec.matrix_type). `edit` may change metadata and
 // tensors before writing (the bad-file tests).
 inline std::string WriteTinyModel(const TinyModel& m, const std::function<void(std::vector<Kv>&)>& edit_kvs = {},
                                   const std::function<void(std::vector<Tensor>&)>& edit_tensors = {}) {
@@ -116,12 +171,24 @@ inline std::string WriteTinyModel(const TinyModel& m, const std::function<void(s
     for (int64_t d : m.dims.at(name)) info.dims.push_back(static_cast<uint64_t>(d));
     info.type = 0;
     info.offset = data.size();
+    if (s.matrix_type != 0 && info.dims.size() == 2) {
+      info.type = s.matrix_type;
+      data.append(EncodeMatrix(s.matrix_type, values, s.seed + static_cast<uint32_t>(data.size())));
+    } else {
+      data.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+    }
     infos.push_back(info);
-    data.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
     while (data.size() % 32) data.push_back('\0');
   }
   if (edit_tensors) edit_tensors(infos);
   return Gguf(kvs, infos, data);
+}
+
+// A model from GGUF bytes in memory (which it keeps).
+inline core::Result<std::shared_ptr<const LanguageModel>> LoadFromBytes(const std::string& bytes) {
+  auto owner = std::make_shared<std::string>(bytes);
+  ASSIGN_OR_RETURN(std::shared_ptr<GgufFile> file, GgufFile::Parse(*owner, "tiny.gguf", owner));
+  return LanguageModel::FromFile(std::move(file));
 }
 
 // The reference forward pass in double: logits of every position of

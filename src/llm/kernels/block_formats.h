@@ -86,6 +86,7 @@ struct MatMulArgs {
   int64_t n_tokens;
   float* y;
   int64_t y_stride;
+  bool decode_batch = false;  // MatMulDecodeBatch: each token summed as if alone
 };
 
 // A buffer of at least `bytes` bytes, 64-byte aligned, owned by the calling

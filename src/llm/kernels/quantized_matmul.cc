@@ -80,8 +80,10 @@ void ConvertActivations(KernelIsa isa, GgmlType weight, const float* x, int64_t 
   }
 }
 
-void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
-            const void* activations, int64_t n_tokens, float* y, int64_t y_stride) {
+namespace {
+
+void Dispatch(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
+              const void* activations, int64_t n_tokens, float* y, int64_t y_stride, bool decode_batch) {
   if (row_end <= row_begin || n_tokens <= 0) return;
   if (!IsMatMulWeightType(weight) || cols <= 0 || cols % MatMulBlockSize(weight) != 0) {
     // A caller's bug, not data: fail loudly in the results rather than read out of bounds.
@@ -90,13 +92,21 @@ void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, i
     }
     return;
   }
-  const MatMulArgs args{
-      weight,  static_cast<const uint8_t*>(weights),     RowBytes(weight, cols),           cols,     row_begin,
-      row_end, static_cast<const uint8_t*>(activations), ActivationRowBytes(weight, cols), n_tokens, y,
-      y_stride};
+  const MatMulArgs args{weight,
+                        static_cast<const uint8_t*>(weights),
+                        RowBytes(weight, cols),
+                        cols,
+                        row_begin,
+                        row_end,
+                        static_cast<const uint8_t*>(activations),
+                        ActivationRowBytes(weight, cols),
+                        n_tokens,
+                        y,
+                        y_stride,
+                        decode_batch};
   switch (isa) {
     case KernelIsa::kScalar:
-      return MatMulScalar(args);
+      return MatMulScalar(args);  // one token at a time: every row as if alone
     case KernelIsa::kAvx2:
       return MatMulAvx2(args);
     case KernelIsa::kAvxVnni:
@@ -106,6 +116,18 @@ void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, i
     case KernelIsa::kAvx512Vnni:
       return MatMulAvx512Vnni(args);
   }
+}
+
+}  // namespace
+
+void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
+            const void* activations, int64_t n_tokens, float* y, int64_t y_stride) {
+  Dispatch(isa, weight, weights, cols, row_begin, row_end, activations, n_tokens, y, y_stride, false);
+}
+
+void MatMulDecodeBatch(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin,
+                       int64_t row_end, const void* activations, int64_t n_tokens, float* y, int64_t y_stride) {
+  Dispatch(isa, weight, weights, cols, row_begin, row_end, activations, n_tokens, y, y_stride, true);
 }
 
 }  // namespace berth::llm

@@ -85,4 +85,17 @@ void ConvertActivations(KernelIsa isa, GgmlType weight, const float* x, int64_t 
 void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin, int64_t row_end,
             const void* activations, int64_t n_tokens, float* y, int64_t y_stride);
 
+// MatMul for the tokens of one decode step over several sequences: each
+// activation row t gives exactly the floats MatMul gives for it alone
+// (n_tokens == 1), bit for bit on every ISA and whatever the other rows, so
+// that a sequence's results do not depend on which others share its step
+// (batch invariance). The weights are still read from memory once for all
+// n_tokens: each tile of a few rows is reused from L1/L2 by every token,
+// several tokens at a time where the kernel sums them in the one-token
+// order (the 512-bit Q4_0, Q5_0 and F16 kernels and the 256-bit Q4_0 one
+// take one token at a time). The same arguments and contract as MatMul; no
+// panels, no scratch.
+void MatMulDecodeBatch(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin,
+                       int64_t row_end, const void* activations, int64_t n_tokens, float* y, int64_t y_stride);
+
 }  // namespace berth::llm

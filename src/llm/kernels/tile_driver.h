@@ -9,6 +9,8 @@
 // A kernel K provides:
 //   static constexpr int kRows, kTokens;  // the tile: rows x tokens
 //   static constexpr int kVecRows;        // equal to kRows (rows per tile of the matrix-vector product)
+//   static constexpr int kDecodeTokens;   // the most tokens T <= kTokens for which Run<R, T> sums each
+//                                         // token exactly as Run<R, 1> does (1 where it sums otherwise)
 //   template <int R, int T> static void Run(const Tile&);
 // where Run computes R rows x T tokens over all the columns.
 #pragma once
@@ -121,4 +123,41 @@ void DriveTiles(const MatMulArgs& m) {
       }
     }
   }
+}
+
+// A decode step's tokens (MatMulArgs::decode_batch): every token summed
+// exactly as DriveRowStreams sums it alone, in the kernel's one-token order,
+// whatever the others. The row streams of DriveRowStreams; each tile of
+// kRows rows passes over the tokens K::kDecodeTokens at a time, its weights
+// read from memory by the first pass and from L1/L2 by the others.
+template <class K>
+void DriveDecodeBatch(const MatMulArgs& m) {
+  constexpr int kTile = K::kDecodeTokens;
+  const int64_t part = (m.row_end - m.row_begin) / K::kRows;
+  const int last = static_cast<int>(m.n_tokens % kTile == 0 ? kTile : m.n_tokens % kTile);
+  Tile tile{nullptr, part * m.row_bytes, nullptr, m.activation_row_bytes, m.cols, nullptr, m.y_stride, part};
+  auto run = [&](TileFn whole, TileFn rest, const uint8_t* w, float* y) {
+    tile.w = w;
+    for (int64_t t = 0; t < m.n_tokens; t += kTile) {
+      tile.a = m.activations + t * m.activation_row_bytes;
+      tile.y = y + t * m.y_stride;
+      (t + kTile < m.n_tokens ? whole : rest)(tile);
+    }
+  };
+  const TileFn streams = TileFor<K, K::kRows>(kTile), streams_rest = TileFor<K, K::kRows>(last);
+  for (int64_t i = 0; i < part; ++i) {
+    run(streams, streams_rest, m.weights + (m.row_begin + i) * m.row_bytes, m.y + m.row_begin + i);
+  }
+  tile.row_bytes = m.row_bytes;
+  tile.y_row_stride = 1;
+  const TileFn single = TileFor<K, 1>(kTile), single_rest = TileFor<K, 1>(last);
+  for (int64_t r = m.row_begin + part * K::kRows; r < m.row_end; ++r) {
+    run(single, single_rest, m.weights + r * m.row_bytes, m.y + r);
+  }
+}
+
+template <class K>
+void Drive(const MatMulArgs& m) {
+  if (m.decode_batch) return DriveDecodeBatch<K>(m);
+  DriveTiles<K>(m);
 }

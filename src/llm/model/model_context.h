@@ -6,7 +6,9 @@
 //
 // Not thread-safe: one caller at a time. The work inside Evaluate is split
 // over `threads` OpenMP threads (weight rows for the matrix products, heads
-// for attention); several contexts may run the same model at once.
+// for attention); several contexts may run the same model at once. A
+// BatchDecoder (batch_decoder.h) runs the next token of several contexts in
+// one step, with the same results as Evaluate gives each alone.
 //
 // Numerics follow llama.cpp's CPU backend so that greedy decoding gives the
 // same tokens: RMSNorm sums squares in double; RoPE angles are built by
@@ -17,19 +19,19 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <span>
-#include <utility>
 #include <vector>
 
 #include "core/status.h"
 #include "llm/kernels/kernel_isa.h"
+#include "llm/model/kv_cache.h"
 #include "llm/model/language_model.h"
 
 namespace berth::llm {
 
-enum class KvCacheType { kF16, kF32 };
+class BatchDecoder;
+class ForwardStep;
 
 struct ContextOptions {
   int64_t context_size = 0;  // 0: the model's context length (capped at 4096, see CreateContext)
@@ -54,48 +56,24 @@ class ModelContext {
   core::Status Evaluate(std::span<const int32_t> tokens, LogitsWanted wanted, std::vector<float>* logits);
 
   int64_t position() const { return position_; }
-  int64_t context_size() const { return context_size_; }
+  int64_t context_size() const { return cache_->context_size(); }
   // Forgets everything from position n on (n <= position()).
   void Truncate(int64_t n);
 
   const LanguageModel& model() const { return *model_; }
-  int threads() const { return threads_; }
-  KernelIsa isa() const { return isa_; }
-  uint64_t kv_cache_bytes() const;
+  int threads() const;
+  KernelIsa isa() const;
+  uint64_t kv_cache_bytes() const { return cache_->bytes(); }
 
  private:
-  struct Scratch;
+  friend class BatchDecoder;  // runs the cache and advances the position
   ModelContext() = default;
-  // One step of n <= batch_size tokens; logits for the last row, or all.
-  void Forward(const int32_t* tokens, int64_t n, bool all_logits, float* logits);
-  // Its parts: embeddings and RoPE angles; per layer, q/k/v into the cache,
-  // attention over the cache, the feed-forward block.
-  void Embed(const int32_t* tokens, int64_t n);
-  void Rope(float* head, int64_t t) const;
-  void QueryKeyValue(int64_t layer, int64_t n);
-  void Attention(int64_t layer, int64_t n);
-  void FeedForward(int64_t layer, int64_t n);
-  // n rows of `cols` floats at x into the dot type of `type` (scratch), then
-  // their products with m: y is n rows of m.rows.
-  void Convert(GgmlType type, const float* x, int64_t cols, int64_t n);
-  void Multiply(const WeightMatrix& m, int64_t n, float* y);
-  // RMSNorm of the residual rows with `norm`, then each (matrix, output).
-  void NormAndMultiply(const float* norm, std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
-                       int64_t n);
-  uint64_t CacheOffset(int64_t layer, int64_t kv_head, int64_t position) const;
 
   std::shared_ptr<const LanguageModel> model_;
-  int64_t context_size_ = 0;
   int64_t batch_size_ = 0;
   int64_t position_ = 0;
-  int threads_ = 1;
-  KernelIsa isa_ = KernelIsa::kScalar;
-  KvCacheType kv_type_ = KvCacheType::kF16;
-  // Per layer, per KV head: context_size rows of head_dim values (K and V).
-  std::unique_ptr<uint16_t[]> k16_, v16_;
-  std::unique_ptr<float[]> k32_, v32_;
-  uint64_t cache_values_ = 0;
-  std::unique_ptr<Scratch> scratch_;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<ForwardStep> step_;  // scratch for batch_size tokens
 };
 
 }  // namespace berth::llm
