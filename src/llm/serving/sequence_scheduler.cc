@@ -67,6 +67,10 @@ core::Result<std::unique_ptr<SequenceScheduler>> SequenceScheduler::Create(std::
     }
     scheduler->slots_.push_back(std::move(slot));
   }
+  BatchOptions batch_options;
+  batch_options.max_batch = options.parallel;
+  batch_options.threads = options.threads;
+  ASSIGN_OR_RETURN(scheduler->decoder_, BatchDecoder::Create(scheduler->model_, batch_options));
   scheduler->thread_ = std::thread([s = scheduler.get()] { s->Loop(); });
   return scheduler;
 }
@@ -230,9 +234,7 @@ void SequenceScheduler::Loop() {
         prefill = slot.get();
       }
     }
-    for (auto& slot : slots_) {
-      if (slot->sequence && slot->sequence->has_logits) Decode(*slot);
-    }
+    DecodeStep();
     if (prefill) Prefill(*prefill);
   }
   // Shutting down: whatever is left ends now.
@@ -268,7 +270,7 @@ void SequenceScheduler::Prefill(Slot& slot) {
   sequence.has_logits = last;
 }
 
-void SequenceScheduler::Decode(Slot& slot) {
+bool SequenceScheduler::SampleNext(Slot& slot) {
   Sequence& sequence = *slot.sequence;
   SequenceRequest& request = sequence.request;
   if (request.constraint) {
@@ -277,15 +279,22 @@ void SequenceScheduler::Decode(Slot& slot) {
       request.constraint->SetTokenBudget(request.max_tokens < 0 ? room : std::min(request.max_tokens, room));
     }
     core::Status masked = request.constraint->FillMask(&sequence.allowed);
-    if (!masked.ok()) return Finish(slot, masked, SequenceFinish::kNone);
+    if (!masked.ok()) {
+      Finish(slot, masked, SequenceFinish::kNone);
+      return false;
+    }
   }
   SampledToken next = sequence.sampler->Sample(sequence.logits, sequence.history, sequence.allowed);
   if (!request.ignore_eos && tokenizer_->IsEndOfGeneration(next.token)) {
-    return Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
+    Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
+    return false;
   }
   if (request.constraint) {
     core::Status accepted = request.constraint->Accept(next.token);
-    if (!accepted.ok()) return Finish(slot, accepted, SequenceFinish::kNone);
+    if (!accepted.ok()) {
+      Finish(slot, accepted, SequenceFinish::kNone);
+      return false;
+    }
   }
   if (sequence.first) {
     sequence.first = false;
@@ -300,17 +309,44 @@ void SequenceScheduler::Decode(Slot& slot) {
   sequence.callback(std::move(update));
 
   if (sequence.stops->stopped() || (request.constraint && request.constraint->Finished())) {
-    return Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
+    Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
+    return false;
   }
   if (sequence.generated == request.max_tokens || slot.context->position() + 1 >= context_size_) {
-    return Finish(slot, core::Status::Ok(), SequenceFinish::kLength);
+    Finish(slot, core::Status::Ok(), SequenceFinish::kLength);
+    return false;
   }
-  const int32_t token = sequence.history.back();
-  core::Status status =
-      slot.context->Evaluate(std::span<const int32_t>(&token, 1), LogitsWanted::kLast, &sequence.logits);
-  if (!status.ok()) return Finish(slot, status, SequenceFinish::kNone);
-  slot.tokens.push_back(token);
-  positions_in_use_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void SequenceScheduler::DecodeStep() {
+  std::vector<Slot*> batch;
+  for (auto& slot : slots_) {
+    if (slot->sequence && slot->sequence->has_logits && SampleNext(*slot)) batch.push_back(slot.get());
+  }
+  if (batch.empty()) return;
+  // One step for every sequence that goes on: the weights are read once.
+  std::vector<ModelContext*> contexts;
+  std::vector<int32_t> tokens;
+  for (Slot* slot : batch) {
+    contexts.push_back(slot->context.get());
+    tokens.push_back(slot->sequence->history.back());
+  }
+  const size_t vocab = static_cast<size_t>(model_->config().n_vocab);
+  batch_logits_.resize(batch.size() * vocab);
+  core::Status status = decoder_->Decode(contexts, tokens, batch_logits_.data());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Slot& slot = *batch[i];
+    if (!status.ok()) {
+      Finish(slot, status, SequenceFinish::kNone);
+      continue;
+    }
+    std::vector<float>& logits = slot.sequence->logits;
+    logits.assign(batch_logits_.begin() + static_cast<ptrdiff_t>(i * vocab),
+                  batch_logits_.begin() + static_cast<ptrdiff_t>((i + 1) * vocab));
+    slot.tokens.push_back(tokens[i]);
+  }
+  if (status.ok()) positions_in_use_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
 }
 
 void SequenceScheduler::Finish(Slot& slot, core::Status status, SequenceFinish finish, bool timed_out) {

@@ -14,6 +14,10 @@
 // re-sending its history) reuses them from the cache, as far as they were
 // computed as that prompt's own chunks would be (see ReusablePrefix).
 //
+// Generating sequences advance together: one BatchDecoder step per
+// scheduling step reads the weights once for all of them, each row
+// computed exactly as the sequence alone would compute it.
+//
 // Threads: Submit may be called from any thread. Callbacks run on the
 // scheduling thread (or, for a request refused at once, on Submit's caller
 // before it returns), in order per request, never concurrently with each
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "llm/model/batch_decoder.h"
 #include "llm/model/language_model.h"
 #include "llm/model/model_context.h"
 #include "llm/sampling/sampler.h"
@@ -142,9 +147,12 @@ class SequenceScheduler {
   void Admit(std::vector<std::pair<SequenceCallback, SequenceUpdate>>* finished);
   // One chunk of the slot's prompt (ending at a multiple of batch_size).
   void Prefill(Slot& slot);
-  // Samples the next token, sends its text, and runs it (unless it ends
-  // the sequence).
-  void Decode(Slot& slot);
+  // Samples the slot's next token and sends its text; false when that
+  // ended the sequence.
+  bool SampleNext(Slot& slot);
+  // Samples a token for every generating sequence, then runs all of them
+  // in one BatchDecoder step (each row as if alone).
+  void DecodeStep();
   void Finish(Slot& slot, core::Status status, SequenceFinish finish, bool timed_out = false);
 
   std::shared_ptr<const LanguageModel> model_;
@@ -154,6 +162,8 @@ class SequenceScheduler {
   uint64_t kv_cache_bytes_ = 0;
   std::vector<std::unique_ptr<Slot>> slots_;
   uint64_t use_clock_ = 0;  // orders the slots by last use (scheduling thread only)
+  std::unique_ptr<BatchDecoder> decoder_;
+  std::vector<float> batch_logits_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
