@@ -100,5 +100,5 @@ image:
 image-test: build
 	BERTH_PREBUILT="$(BUILD_DIR)/berth" scripts/image-test.sh
 
-stack-test: build
+stack-test: build llm-ref
 	BERTH_PREBUILT="$(BUILD_DIR)/berth" scripts/stack-test.sh

@@ -5,6 +5,8 @@
 # (deploy/local-images/); Grafana is left out where its image is not
 # available. Then, only through the ports published on 127.0.0.1:
 #   - traffic through nginx: every request answered, both replicas served some;
+#   - the language model (examples/models/kjv-llama) through nginx with the
+#     official openai npm client: a chat completion streamed and not;
 #   - Prometheus reports both berth targets up and has scraped successful
 #     inferences from each replica;
 #   - one replica is killed (SIGKILL) and requests through nginx keep
@@ -103,6 +105,7 @@ done
 check() { /usr/bin/python3 tests/deploy/stack_check.py "$@"; }
 check traffic "$nginx/v2/models/digits/infer" examples/requests/digits.json --count 300 --concurrency 4 \
   --upstreams 2 --min-per-upstream 30 || fail "traffic through nginx"
+check openai "$nginx/v1" kjv-llama || fail "the openai client through nginx"
 check targets "$prometheus" --job berth --up 2 --timeout 60 || fail "Prometheus targets"
 check served "$prometheus" --instances 2 --timeout 60 || fail "Prometheus per-replica counts"
 

@@ -166,7 +166,7 @@ CASES = [
     ("http_2_preface", 400, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
     ("control_character_in_header", 400, b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n"),
     ("unsupported_expect", 417, http_request(b"POST", INFER, b"{}", (b"Expect: something-else",))),
-    ("unknown_route", 404, http_request(b"GET", b"/v1/models/add", b"")),
+    ("unknown_route", 404, http_request(b"GET", b"/v3/models/add", b"")),
     ("wrong_method", 405, http_request(b"DELETE", b"/v2/models/add", b"")),
     ("index_body_not_json", 400, http_request(b"POST", b"/v2/repository/index", b"ready?")),
     ("slow_client_one_byte_per_second", 408, "slow"),

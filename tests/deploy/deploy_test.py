@@ -112,6 +112,10 @@ class DeployTest(unittest.TestCase):
             with open(os.path.join(ROOT, "examples", "requests", "digits.json"), "rb") as f:
                 status, _ = cls.berth.post("/v2/models/digits/infer", f.read())
             assert status == 200, "infer answered %d" % status
+            # The language model's series appear once it has generated.
+            status, _ = cls.berth.post("/v1/completions", json.dumps(
+                {"model": "kjv-llama", "prompt": "And God said", "max_tokens": 4}).encode())
+            assert status == 200, "completion answered %d" % status
             status, text = cls.berth.get("/metrics")
             assert status == 200, "/metrics answered %d" % status
         except BaseException:
@@ -172,7 +176,10 @@ class DeployTest(unittest.TestCase):
         text = "\n".join(self.dashboard_queries())
         for needed in ("berth_inference_requests_total", 'outcome=~"server_error|rejected"',
                        "histogram_quantile(0.50", "histogram_quantile(0.99", "berth_inference_queue_depth",
-                       "berth_inference_inflight_requests", "berth_model_state"):
+                       "berth_inference_inflight_requests", "berth_model_state",
+                       "berth_llm_time_to_first_token_seconds_bucket", "berth_llm_inter_token_seconds_bucket",
+                       "berth_llm_generation_tokens_total", "berth_llm_running_sequences",
+                       "berth_llm_waiting_sequences", "berth_llm_kv_cache_usage_ratio", "berth_llm_requests_total"):
             self.assertIn(needed, text)
 
     def test_dashboard_datasource_matches_provisioning(self):

@@ -12,12 +12,18 @@ ports on 127.0.0.1 only.
   stack_check.py served PROMETHEUS_URL --instances N [--timeout S]
       waits until Prometheus has scraped successful inferences from N
       instances (berth_inference_requests_total{outcome="success"} > 0).
+  stack_check.py openai BASE_URL MODEL
+      the official `openai` npm client (tests/e2e/openai_client.mjs) through
+      nginx: models list, completions and a chat completion, streamed and
+      not; the streamed text must equal the whole one.
 """
 import argparse
 import collections
 import concurrent.futures
 import http.client
 import json
+import os
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -116,6 +122,25 @@ def served(args):
     return wait_for("successful inferences per replica, from Prometheus", args.timeout, check)
 
 
+def openai(args):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    modules = os.path.join(root, "tests", "llm", "ref", "node_modules")
+    if not os.path.isdir(os.path.join(modules, "openai")):
+        print("stack_check: the openai npm package is missing (make llm-ref)", file=sys.stderr)
+        return 1
+    out = subprocess.run(["node", os.path.join(root, "tests", "e2e", "openai_client.mjs"), args.url, args.model, "chat"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ, NODE_PATH=modules))
+    if out.returncode != 0:
+        print(out.stderr + out.stdout, file=sys.stderr)
+        return 1
+    result = json.loads(out.stdout)
+    ok = (args.model in result["models"] and result["completion"] and result["streamed"] == result["completion"]
+          and result["chat"] and result["chat_streamed"] == result["chat"])
+    print("stack_check: openai client through nginx: models %s, chat %r, streamed %s" %
+          (result["models"], result["chat"][:40], "equal" if result["chat_streamed"] == result["chat"] else "DIFFERENT"))
+    return 0 if ok else 1
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,8 +160,11 @@ def main():
     s.add_argument("url")
     s.add_argument("--instances", type=int, default=2)
     s.add_argument("--timeout", type=int, default=60)
+    o = sub.add_parser("openai")
+    o.add_argument("url")
+    o.add_argument("model")
     args = parser.parse_args()
-    return {"traffic": traffic, "targets": targets, "served": served}[args.command](args)
+    return {"traffic": traffic, "targets": targets, "served": served, "openai": openai}[args.command](args)
 
 
 if __name__ == "__main__":
