@@ -235,6 +235,73 @@ class CompletionsBothTokenizers(unittest.TestCase):
         self.assertEqual(lib.get_json(port, "/v1/models/nope")[0], 404)
 
 
+class RequestFields(unittest.TestCase):
+    """Every sampling field changes what it should: each is checked against
+    the same request without it."""
+
+    def test_fields(self):
+        server = lib.BerthServer([LLAMA, "--llm-threads", "1", "--parallel", "2"])
+        try:
+            server.wait_ready()
+            port = server.port
+
+            def complete(**fields):
+                payload = {"prompt": "And God said", "max_tokens": 12, "temperature": 0, "ignore_eos": True}
+                payload.update(fields)
+                status, _, body = post(port, "/v1/completions", payload)
+                self.assertEqual(status, 200, body)
+                return body
+
+            def text(**fields):
+                return complete(**fields)["choices"][0]["text"]
+
+            greedy = complete(logprobs=1)
+            base = greedy["choices"][0]["text"]
+            first = greedy["choices"][0]["logprobs"]["tokens"][0]
+            status, _, ids = post(port, "/tokenize", {"prompt": first, "add_special_tokens": False})
+            first_id = ids["tokens"][-1]
+            # max_completion_tokens is max_tokens' newer name.
+            self.assertEqual(complete(max_completion_tokens=5)["usage"]["completion_tokens"], 5)
+            # logit_bias: -100 bans the greedy first token; +100 forces another.
+            self.assertNotEqual(text(logit_bias={str(first_id): -100}).split(" ")[:2], base.split(" ")[:2])
+            forced = text(logit_bias={str(first_id + 1): 100}, max_tokens=3)
+            status, _, piece = post(port, "/detokenize", {"tokens": [first_id + 1] * 3})
+            self.assertEqual(forced, piece["prompt"])
+            # top_k 1 and a tiny top_p are greedy at any temperature; min_p 1 too.
+            self.assertEqual(text(temperature=1.5, top_k=1, seed=1), base)
+            self.assertEqual(text(temperature=1.5, top_p=0.0001, seed=2), base)
+            self.assertEqual(text(temperature=1.5, min_p=1.0, seed=3), base)
+            # Sampling at temperature 2 with different seeds differs from greedy somewhere.
+            self.assertTrue(any(text(temperature=2.0, seed=seed) != base for seed in range(4)))
+            # Penalties against repetition change a greedy text that repeats.
+            long_base = text(max_tokens=40)
+            self.assertNotEqual(text(max_tokens=40, repetition_penalty=1.5), long_base)
+            self.assertNotEqual(text(max_tokens=40, frequency_penalty=2.0), long_base)
+            self.assertNotEqual(text(max_tokens=40, presence_penalty=2.0), long_base)
+            # user is accepted and changes nothing; unknown fields are ignored.
+            self.assertEqual(text(user="someone", some_future_field={"x": 1}), base)
+            # Content given as text parts is the same as a string.
+            status, _, a = post(port, "/v1/chat/completions", {
+                "messages": [{"role": "user", "content": "And God said"}], "max_tokens": 8, "temperature": 0})
+            status, _, b = post(port, "/v1/chat/completions", {
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "And God "},
+                                                          {"type": "text", "text": "said"}]}],
+                "max_tokens": 8, "temperature": 0})
+            self.assertEqual(a["choices"][0]["message"], b["choices"][0]["message"])
+            # n with a seed: reproducible choices that differ from each other.
+            one = complete(temperature=1.0, seed=11, n=3)
+            two = complete(temperature=1.0, seed=11, n=3)
+            self.assertEqual([c["text"] for c in one["choices"]], [c["text"] for c in two["choices"]])
+            self.assertGreater(len({c["text"] for c in one["choices"]}), 1)
+            # A system message goes through the template too (it changes the prompt).
+            status, _, sys_body = post(port, "/v1/chat/completions", {
+                "messages": [{"role": "system", "content": "In the beginning"},
+                             {"role": "user", "content": "And God said"}], "max_tokens": 4, "temperature": 0})
+            self.assertGreater(sys_body["usage"]["prompt_tokens"], a["usage"]["prompt_tokens"])
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class ConcurrentStreamsMatchAlone(unittest.TestCase):
     """8 streams at once at temperature 0 give exactly the tokens each gives alone."""
 
