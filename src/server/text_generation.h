@@ -64,6 +64,9 @@ struct GenerationRequest {
   std::vector<int32_t> prompt_tokens;
   bool prompt_is_tokens = false;
   GenerationParameters parameters;
+  // An embedding instead: the prompt's hidden states pooled (the model's
+  // pooling: mean, CLS or last) into one L2-normalised vector.
+  bool embedding = false;
   // Set by the frontend when the client has gone: the sequence stops and
   // frees its slot at the next step.
   std::shared_ptr<std::atomic<bool>> cancelled;
@@ -102,6 +105,7 @@ struct GenerationUpdate {
   FinishReason finish_reason = FinishReason::kNone;
   bool timed_out = false;
   GenerationUsage usage;
+  std::vector<float> embedding;  // an embedding request's vector, on the last update
   // Timings, on the last update: in the queue before a slot was free, and
   // from submission to the first token.
   double queue_seconds = 0;
@@ -113,7 +117,8 @@ using GenerationCallback = std::function<void(GenerationUpdate update)>;
 struct GeneratorInfo {
   int64_t context_size = 0;  // tokens per sequence
   int64_t vocabulary_size = 0;
-  int parallel = 1;  // sequences run at once
+  int64_t embedding_size = 0;  // the length of an embedding vector
+  int parallel = 1;            // sequences run at once
   bool has_chat_template = false;
   int64_t created = 0;  // Unix seconds the model was loaded (OpenAI's `created`)
 };

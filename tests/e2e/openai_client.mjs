@@ -42,6 +42,9 @@ if (withChat === "chat") {
   result.chat_streamed = chatStreamed;
 }
 
+const embeddings = await client.embeddings.create({model, input: ["And God said", "Amen"]});
+result.embeddings = embeddings.data.map((d) => d.embedding.length);
+
 async function statusOf(call) {
   try {
     await call();

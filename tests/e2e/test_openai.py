@@ -623,6 +623,57 @@ class ChatAndStructuredOutput(unittest.TestCase):
             server.stop()
 
 
+class Embeddings(unittest.TestCase):
+    """/v1/embeddings: the mean of the final hidden states, L2-normalised,
+    as a float64 PyTorch reference computes it; float and base64 encodings;
+    batched inputs equal to the same inputs alone; token-id inputs."""
+
+    def test_embeddings(self):
+        import base64
+        import struct
+        import numpy as np
+        for model in (LLAMA, QWEN):
+            with self.subTest(model=os.path.basename(model)):
+                server = lib.BerthServer([model, "--llm-threads", "1", "--parallel", "3"])
+                try:
+                    server.wait_ready()
+                    port = server.port
+                    texts = ["And God said", "In the beginning God created the heaven and the earth.", "Amen"]
+                    status, _, batch = post(port, "/v1/embeddings", {"input": texts})
+                    self.assertEqual(status, 200, batch)
+                    self.assertEqual(batch["object"], "list")
+                    vectors = [np.array(d["embedding"]) for d in batch["data"]]
+                    self.assertEqual([d["index"] for d in batch["data"]], [0, 1, 2])
+                    for v in vectors:
+                        self.assertAlmostEqual(float(np.linalg.norm(v)), 1.0, places=5)
+                    for text, v in zip(texts, vectors):
+                        status, _, alone = post(port, "/v1/embeddings", {"input": text})
+                        self.assertEqual(alone["data"][0]["embedding"], list(v))
+                    status, _, ids = post(port, "/tokenize", {"prompt": texts[1]})
+                    self.assertEqual(batch["usage"]["prompt_tokens"],
+                                     sum(post(port, "/tokenize", {"prompt": t})[2]["count"] for t in texts))
+                    status, _, by_ids = post(port, "/v1/embeddings", {"input": ids["tokens"]})
+                    self.assertEqual(by_ids["data"][0]["embedding"], list(vectors[1]))
+                    status, _, encoded = post(port, "/v1/embeddings", {"input": texts[1], "encoding_format": "base64"})
+                    raw = base64.b64decode(encoded["data"][0]["embedding"])
+                    self.assertEqual(list(struct.unpack(f"<{len(raw) // 4}f", raw)),
+                                     [float(np.float32(x)) for x in vectors[1]])
+                    # The float64 reference: mean of the hidden states, normalised.
+                    out = os.path.join(lib.temp_dir(), "hidden.npy")
+                    subprocess.run(["/usr/bin/python3", os.path.join(lib.ROOT, "tests", "llm", "torch_reference.py"),
+                                    "--model", model, "--tokens", ",".join(map(str, ids["tokens"])), "--out", out,
+                                    "--hidden"], check=True, capture_output=True)
+                    reference = np.load(out).astype(np.float64).mean(axis=0)
+                    reference /= np.linalg.norm(reference)
+                    self.assertLess(float(np.abs(reference - vectors[1]).max()), 1e-4)
+                    self.assertEqual(post(port, "/v1/embeddings", {"input": "x", "dimensions": 3})[0], 400)
+                    self.assertEqual(post(port, "/v1/embeddings", {"input": ""})[0], 400)
+                    self.assertEqual(post(port, "/v1/embeddings", {"input": "x", "encoding_format": "hex"})[0], 400)
+                    self.assertEqual(post(port, "/v1/embeddings", {})[0], 400)
+                finally:
+                    self.assertEqual(server.stop(), 0)
+
+
 class OfficialClient(unittest.TestCase):
     """The `openai` npm package (v6) against berth: models, completions
     streamed and not, errors surfaced as APIError with the right status."""
@@ -646,6 +697,8 @@ class OfficialClient(unittest.TestCase):
             self.assertEqual(result["stream_usage"]["completion_tokens"], 16)
             self.assertEqual(result["errors"], {"unknown_model": 404, "bad_temperature": 400})
             self.assertEqual(result["chat_role"], "assistant")
+            self.assertEqual(len(result["embeddings"]), 2)  # the client decodes its default base64 itself
+            self.assertTrue(all(n > 0 for n in result["embeddings"]))
             self.assertEqual(result["chat_streamed"], result["chat"])
             self.assertTrue(result["chat"])
         finally:

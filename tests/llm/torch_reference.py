@@ -80,6 +80,12 @@ class Reference:
 
     @torch.no_grad()
     def logits(self, tokens):
+        output = "output.weight" if self.has("output.weight") else "token_embd.weight"
+        return self.hidden(tokens) @ self.w(output).t()
+
+    @torch.no_grad()
+    def hidden(self, tokens):
+        """The final hidden states, after the output norm: [n_tokens, n_embd]."""
         t = len(tokens)
         x = self.w("token_embd.weight")[torch.tensor(tokens)]
         mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
@@ -99,9 +105,7 @@ class Reference:
             h = self.rmsnorm(x, self.w(p + "ffn_norm.weight"))
             gate = self.linear(h, p + "ffn_gate")
             x = x + self.linear(torch.nn.functional.silu(gate) * self.linear(h, p + "ffn_up"), p + "ffn_down")
-        x = self.rmsnorm(x, self.w("output_norm.weight"))
-        output = "output.weight" if self.has("output.weight") else "token_embd.weight"
-        return x @ self.w(output).t()
+        return self.rmsnorm(x, self.w("output_norm.weight"))
 
 
 def main():
@@ -109,6 +113,7 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--tokens", required=True, help="comma-separated token ids")
     p.add_argument("--out", required=True, help=".npy file for float32 [n_tokens, vocab]")
+    p.add_argument("--hidden", action="store_true", help="the final hidden states [n_tokens, n_embd] instead")
     args = p.parse_args()
     torch.set_num_threads(1)
     tokens = [int(t) for t in args.tokens.split(",") if t.strip()]
@@ -118,7 +123,8 @@ def main():
     vocab = ref.file.tensors["token_embd.weight"].dims[1]
     if min(tokens) < 0 or max(tokens) >= vocab:
         sys.exit(f"token ids must be in [0, {vocab})")
-    np.save(args.out, ref.logits(tokens).numpy().astype(np.float32))
+    values = ref.hidden(tokens) if args.hidden else ref.logits(tokens)
+    np.save(args.out, values.numpy().astype(np.float32))
 
 
 if __name__ == "__main__":

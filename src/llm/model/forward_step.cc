@@ -290,7 +290,7 @@ void ForwardStep::FeedForward(int64_t l, int64_t n) {
 }
 
 void ForwardStep::Run(std::span<const SequenceRows> sequences, const int32_t* tokens, StepKind kind,
-                      int64_t first_logits_row, float* logits) {
+                      int64_t first_logits_row, float* logits, bool hidden) {
   const ModelConfig& c = model_->config();
   const ModelWeights& w = model_->weights();
   Scratch& s = *scratch_;
@@ -314,9 +314,11 @@ void ForwardStep::Run(std::span<const SequenceRows> sequences, const int32_t* to
   if (!logits) return;
   // Only the rows asked for go through the output matrix.
   const int64_t first = first_logits_row;
+  float* normed = hidden ? logits : s.xn.data();
   for (int64_t t = first; t < n; ++t) {
-    RmsNorm(s.x.data() + t * embd, w.output_norm, c.rms_eps, embd, s.xn.data() + (t - first) * embd);
+    RmsNorm(s.x.data() + t * embd, w.output_norm, c.rms_eps, embd, normed + (t - first) * embd);
   }
+  if (hidden) return;
   Convert(w.output.type, s.xn.data(), embd, n - first);
   Multiply(w.output, n - first, logits);
 }

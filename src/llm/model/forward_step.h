@@ -59,9 +59,11 @@ class ForwardStep {
   // (at most max_rows in all; ids inside the vocabulary; each sequence's
   // positions inside its cache, which ReserveContext covered), writing each
   // row's K/V at its position. Logits of rows [first_logits_row, rows) go to
-  // `logits` (n_vocab floats per row), none when it is null.
+  // `logits` (n_vocab floats per row), none when it is null. With `hidden`,
+  // those rows' final hidden states (after the output norm, n_embd floats
+  // per row) go there instead: what embeddings pool.
   void Run(std::span<const SequenceRows> sequences, const int32_t* tokens, StepKind kind, int64_t first_logits_row,
-           float* logits);
+           float* logits, bool hidden = false);
 
   int threads() const { return threads_; }
   KernelIsa isa() const { return isa_; }

@@ -59,22 +59,24 @@ core::Status ModelContext::Evaluate(std::span<const int32_t> tokens, LogitsWante
     return core::ResourceExhausted("{} tokens do not fit the context: {} of {} positions are in use", n, position_,
                                    context_size());
   }
+  const bool hidden = wanted == LogitsWanted::kHidden;
+  const int64_t width = hidden ? config.n_embd : config.n_vocab;
   if (logits) {
-    const int64_t rows = wanted == LogitsWanted::kAll ? n : (wanted == LogitsWanted::kLast && n > 0 ? 1 : 0);
-    logits->resize(static_cast<size_t>(rows * config.n_vocab));
+    const int64_t rows = wanted == LogitsWanted::kAll || hidden ? n : (wanted == LogitsWanted::kLast && n > 0 ? 1 : 0);
+    logits->resize(static_cast<size_t>(rows * width));
   }
   for (int64_t begin = 0; begin < n; begin += batch_size_) {
     const int64_t count = std::min(batch_size_, n - begin);
     float* out = nullptr;
     int64_t first = count - 1;  // only the last row's logits, unless all are wanted
-    if (logits && wanted == LogitsWanted::kAll) {
-      out = logits->data() + begin * config.n_vocab;
+    if (logits && (wanted == LogitsWanted::kAll || hidden)) {
+      out = logits->data() + begin * width;
       first = 0;
     } else if (logits && wanted == LogitsWanted::kLast && begin + count == n) {
       out = logits->data();
     }
     const SequenceRows rows{cache_.get(), position_, count};
-    step_->Run({&rows, 1}, tokens.data() + begin, StepKind::kChunk, first, out);
+    step_->Run({&rows, 1}, tokens.data() + begin, StepKind::kChunk, first, out, hidden);
     position_ += count;
   }
   return core::Status::Ok();

@@ -41,7 +41,9 @@ struct ContextOptions {
 };
 
 // Which logits Evaluate returns.
-enum class LogitsWanted { kNone, kLast, kAll };
+// kHidden: instead of logits, every token's final hidden state (after the
+// output norm, n_embd floats per token): what embeddings pool.
+enum class LogitsWanted { kNone, kLast, kAll, kHidden };
 
 class ModelContext {
  public:
@@ -50,8 +52,8 @@ class ModelContext {
   ~ModelContext();
 
   // Runs `tokens` at positions [position(), position() + n), filling the KV
-  // cache. `logits` gets n_vocab floats (kLast) or n * n_vocab (kAll, one
-  // row per token). InvalidArgument for a token id outside the vocabulary;
+  // cache. `logits` gets n_vocab floats (kLast), n * n_vocab (kAll, one
+  // row per token) or n * n_embd (kHidden). InvalidArgument for a token id outside the vocabulary;
   // ResourceExhausted when the context would overflow (nothing is run then).
   core::Status Evaluate(std::span<const int32_t> tokens, LogitsWanted wanted, std::vector<float>* logits);
 

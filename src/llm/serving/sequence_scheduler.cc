@@ -1,6 +1,7 @@
 #include "llm/serving/sequence_scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "llm/sampling/stop_strings.h"
@@ -27,6 +28,7 @@ struct SequenceScheduler::Sequence {
   std::vector<float> logits;
   bool has_logits = false;        // the prompt is read: logits hold the next token's
   std::vector<uint64_t> allowed;  // the constraint's mask
+  std::vector<double> pooled;     // an embedding's sum (mean), first row (CLS) or last row
 };
 
 struct SequenceScheduler::Slot {
@@ -100,11 +102,11 @@ void SequenceScheduler::Submit(SequenceRequest request, SequenceCallback callbac
     }
   }
   if (core::Status valid = request.sampling.Validate(n_vocab); !valid.ok()) return refuse(valid);
-  const int64_t wanted = prompt + std::max<int64_t>(1, request.max_tokens);
-  if (wanted > context_size_) {
+  const int64_t more = request.embedding != Pooling::kNone ? 0 : std::max<int64_t>(1, request.max_tokens);
+  if (prompt + more > context_size_) {
     return refuse(core::InvalidArgument(
         "this model's context is {} tokens; the prompt is {} and {} more were asked for ({} in all)", context_size_,
-        prompt, std::max<int64_t>(1, request.max_tokens), wanted));
+        prompt, more, prompt + more));
   }
   auto sequence = std::make_unique<Sequence>();
   sequence->prompt_size = prompt;
@@ -184,7 +186,10 @@ void SequenceScheduler::Admit(std::vector<std::pair<SequenceCallback, SequenceUp
     int64_t best_reuse = -1;
     for (auto& slot : slots_) {
       if (slot->sequence) continue;
-      const int64_t reuse = ReusablePrefix(slot->tokens, slot->multi, next->request.prompt, options_.batch_size);
+      // An embedding needs every prompt row's hidden state: nothing is reused.
+      const int64_t reuse = next->request.embedding != Pooling::kNone
+                                ? 0
+                                : ReusablePrefix(slot->tokens, slot->multi, next->request.prompt, options_.batch_size);
       if (reuse > best_reuse || (reuse == best_reuse && slot->last_used < best->last_used)) {
         best = slot.get();
         best_reuse = reuse;
@@ -261,13 +266,33 @@ void SequenceScheduler::Prefill(Slot& slot) {
   const int64_t end = std::min(sequence.prompt_size, (position / batch + 1) * batch);
   std::span<const int32_t> chunk(sequence.history.data() + position, static_cast<size_t>(end - position));
   const bool last = end == sequence.prompt_size;
-  core::Status status =
-      slot.context->Evaluate(chunk, last ? LogitsWanted::kLast : LogitsWanted::kNone, &sequence.logits);
+  const bool embedding = sequence.request.embedding != Pooling::kNone;
+  core::Status status = slot.context->Evaluate(chunk,
+                                               embedding ? LogitsWanted::kHidden
+                                               : last    ? LogitsWanted::kLast
+                                                         : LogitsWanted::kNone,
+                                               &sequence.logits);
   if (!status.ok()) return Finish(slot, status, SequenceFinish::kNone);
+  if (embedding) Pool(sequence, position);
   if (slot.multi == position && end - position >= 2) slot.multi = end;
   slot.tokens.insert(slot.tokens.end(), chunk.begin(), chunk.end());
   positions_in_use_.fetch_add(end - position, std::memory_order_relaxed);
-  sequence.has_logits = last;
+  sequence.has_logits = last && !embedding;
+  if (last && embedding) Finish(slot, core::Status::Ok(), SequenceFinish::kStop);
+}
+
+void SequenceScheduler::Pool(Sequence& sequence, int64_t position) const {
+  const auto width = static_cast<size_t>(model_->config().n_embd);
+  const size_t rows = sequence.logits.size() / width;
+  sequence.pooled.resize(width, 0.0);
+  const Pooling pooling = sequence.request.embedding;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = sequence.logits.data() + r * width;
+    const bool take = pooling == Pooling::kMean || (pooling == Pooling::kCls && position == 0 && r == 0) ||
+                      (pooling == Pooling::kLast && position + static_cast<int64_t>(r) + 1 == sequence.prompt_size);
+    if (!take) continue;
+    for (size_t i = 0; i < width; ++i) sequence.pooled[i] += row[i];
+  }
 }
 
 bool SequenceScheduler::SampleNext(Slot& slot) {
@@ -368,6 +393,13 @@ void SequenceScheduler::Finish(Slot& slot, core::Status status, SequenceFinish f
   update.status = std::move(status);
   update.finish = finish;
   update.timed_out = timed_out;
+  if (update.status.ok() && sequence->request.embedding != Pooling::kNone && !sequence->pooled.empty()) {
+    double norm = 0;
+    for (double v : sequence->pooled) norm += v * v;
+    norm = norm > 0 ? std::sqrt(norm) : 1.0;
+    update.embedding.reserve(sequence->pooled.size());
+    for (double v : sequence->pooled) update.embedding.push_back(static_cast<float>(v / norm));
+  }
   update.prompt_tokens = sequence->prompt_size;
   update.completion_tokens = sequence->generated;
   update.cached_tokens = sequence->cached;

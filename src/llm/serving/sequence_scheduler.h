@@ -63,6 +63,10 @@ class TokenConstraint {
   virtual bool Finished() const = 0;
 };
 
+// An embedding instead of generation: the prompt's final hidden states
+// pooled into one L2-normalised vector.
+enum class Pooling { kNone, kMean, kCls, kLast };
+
 struct SequenceRequest {
   std::vector<int32_t> prompt;
   SamplingParams sampling;
@@ -71,6 +75,7 @@ struct SequenceRequest {
   std::vector<std::string> stop;
   bool ignore_eos = false;
   std::unique_ptr<TokenConstraint> constraint;
+  Pooling embedding = Pooling::kNone;            // not kNone: read the prompt, pool, generate nothing
   std::shared_ptr<std::atomic<bool>> cancelled;  // set: the sequence ends at its next step (Cancelled)
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
@@ -87,7 +92,8 @@ struct SequenceUpdate {
   bool timed_out = false;  // finished (kLength) because the deadline passed
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
-  int64_t cached_tokens = 0;  // prompt tokens reused from the slot's cache
+  int64_t cached_tokens = 0;     // prompt tokens reused from the slot's cache
+  std::vector<float> embedding;  // an embedding request's vector, on the last update
   double queue_seconds = 0;
   double first_token_seconds = 0;
 };
@@ -147,6 +153,9 @@ class SequenceScheduler {
   void Admit(std::vector<std::pair<SequenceCallback, SequenceUpdate>>* finished);
   // One chunk of the slot's prompt (ending at a multiple of batch_size).
   void Prefill(Slot& slot);
+  // Adds an embedding request's chunk (its rows' hidden states, the first at
+  // `position`) to its pooled vector.
+  void Pool(Sequence& sequence, int64_t position) const;
   // Samples the slot's next token and sends its text; false when that
   // ended the sequence.
   bool SampleNext(Slot& slot);

@@ -107,6 +107,7 @@ class LlmBackend : public Backend, public TextGenerator {
     scheduler_options.kv_cache_memory = options.kv_cache_memory;
     ASSIGN_OR_RETURN(backend->scheduler_,
                      llm::SequenceScheduler::Create(model, backend->tokenizer_, scheduler_options));
+    backend->pooling_ = PoolingOf(*model);
     backend->model_ = std::move(model);
     backend->created_ = static_cast<int64_t>(std::time(nullptr));
     backend->signature_.inputs.push_back(TextTensor("text_input"));
@@ -174,6 +175,7 @@ class LlmBackend : public Backend, public TextGenerator {
       if (!grammar.ok()) return refuse(grammar.status().WithContext("response_format"));
       sequence.constraint = std::make_unique<llm::GrammarConstraint>(*grammar, GrammarVocabulary());
     }
+    if (request.embedding) sequence.embedding = pooling_;
     sequence.cancelled = request.cancelled;
     sequence.deadline = request.deadline;
     scheduler_->Submit(std::move(sequence), [this, callback = std::move(callback)](llm::SequenceUpdate update) {
@@ -199,6 +201,7 @@ class LlmBackend : public Backend, public TextGenerator {
     GeneratorInfo info;
     info.context_size = scheduler_->context_size();
     info.vocabulary_size = tokenizer_->size();
+    info.embedding_size = model_->config().n_embd;
     info.parallel = scheduler_->parallel();
     info.has_chat_template = chat_.available();
     info.created = created_;
@@ -229,6 +232,25 @@ class LlmBackend : public Backend, public TextGenerator {
     return grammar_vocabulary_;
   }
 
+  // The model's pooling for embeddings: {arch}.pooling_type (llama.cpp's
+  // numbers: 1 mean, 2 CLS, 3 last), else mean.
+  static llm::Pooling PoolingOf(const llm::LanguageModel& model) {
+    auto arch = model.file().GetString("general.architecture");
+    const llm::GgufValue* value = arch.ok() ? model.file().Find(std::string(*arch) + ".pooling_type") : nullptr;
+    const std::optional<int64_t> type = value ? value->AsInt() : std::nullopt;
+    if (type) {
+      switch (*type) {
+        case 2:
+          return llm::Pooling::kCls;
+        case 3:
+          return llm::Pooling::kLast;
+        default:
+          break;
+      }
+    }
+    return llm::Pooling::kMean;
+  }
+
   GenerationUpdate Convert(llm::SequenceUpdate update) const {
     GenerationUpdate out;
     out.text = std::move(update.text);
@@ -253,6 +275,7 @@ class LlmBackend : public Backend, public TextGenerator {
     out.usage.prompt_tokens = update.prompt_tokens;
     out.usage.completion_tokens = update.completion_tokens;
     out.usage.cached_prompt_tokens = update.cached_tokens;
+    out.embedding = std::move(update.embedding);
     out.queue_seconds = update.queue_seconds;
     out.first_token_seconds = update.first_token_seconds;
     return out;
@@ -261,6 +284,7 @@ class LlmBackend : public Backend, public TextGenerator {
   std::shared_ptr<const llm::LanguageModel> model_;
   std::shared_ptr<const llm::Tokenizer> tokenizer_;
   ChatFormatter chat_;
+  llm::Pooling pooling_ = llm::Pooling::kMean;
   std::once_flag grammar_once_;
   std::shared_ptr<const llm::GrammarVocabulary> grammar_vocabulary_;
   std::unique_ptr<llm::SequenceScheduler> scheduler_;  // last: its thread stops first

@@ -164,15 +164,18 @@ std::optional<std::vector<int32_t>> TokenIds(const Value& value) {
   return ids;
 }
 
-// "prompt": a string, an array of strings, token ids or arrays of token ids.
-OpenAiError ParsePrompts(const Value& root, const OpenAiLimits& limits, std::vector<GenerationRequest>* prompts) {
-  auto it = root.FindMember("prompt");
-  if (it == root.MemberEnd() || it->value.IsNull()) return Bad("prompt", "'prompt' is required");
+// "prompt" (or embeddings' "input"): a string, an array of strings, token
+// ids or arrays of token ids.
+OpenAiError ParsePrompts(const Value& root, const char* field, size_t max_prompts,
+                         std::vector<GenerationRequest>* prompts) {
+  const std::string name(field);
+  auto it = root.FindMember(field);
+  if (it == root.MemberEnd() || it->value.IsNull()) return Bad(name, fmt::format("'{}' is required", name));
   const Value& prompt = it->value;
   auto add_text = [&](const Value& text) -> OpenAiError {
     GenerationRequest request;
     request.prompt.assign(text.GetString(), text.GetStringLength());
-    if (!core::IsValidUtf8(request.prompt)) return Bad("prompt", "the prompt is not valid UTF-8");
+    if (!core::IsValidUtf8(request.prompt)) return Bad(name, fmt::format("the {} is not valid UTF-8", name));
     prompts->push_back(std::move(request));
     return Ok();
   };
@@ -184,15 +187,13 @@ OpenAiError ParsePrompts(const Value& root, const OpenAiLimits& limits, std::vec
   };
   if (prompt.IsString()) return add_text(prompt);
   if (!prompt.IsArray() || prompt.Empty()) {
-    return Bad("prompt", "'prompt' must be a string, an array of strings, or token ids");
+    return Bad(name, fmt::format("'{}' must be a string, an array of strings, or token ids", name));
   }
   if (auto ids = TokenIds(prompt)) {
     add_ids(std::move(*ids));
     return Ok();
   }
-  if (prompt.Size() > limits.max_prompts) {
-    return Bad("prompt", fmt::format("at most {} prompts in one request", limits.max_prompts));
-  }
+  if (prompt.Size() > max_prompts) return Bad(name, fmt::format("at most {} {}s in one request", max_prompts, name));
   for (const Value& item : prompt.GetArray()) {
     if (item.IsString()) {
       OpenAiError error = add_text(item);
@@ -200,7 +201,7 @@ OpenAiError ParsePrompts(const Value& root, const OpenAiLimits& limits, std::vec
     } else if (auto ids = TokenIds(item)) {
       add_ids(std::move(*ids));
     } else {
-      return Bad("prompt", "each prompt must be a string or an array of token ids");
+      return Bad(name, fmt::format("each {} must be a string or an array of token ids", name));
     }
   }
   return Ok();
@@ -360,12 +361,37 @@ OpenAiError ParseGenerationRequest(const std::string& body, bool chat, const Ope
     if (OpenAiError e = ParseMessages(document, &request.messages); e.status) return e;
     parsed->prompts.push_back(std::move(request));
   } else {
-    if (OpenAiError e = ParsePrompts(document, limits, &parsed->prompts); e.status) return e;
+    if (OpenAiError e = ParsePrompts(document, "prompt", limits.max_prompts, &parsed->prompts); e.status) return e;
   }
   if (parsed->prompts.size() * static_cast<size_t>(parsed->n) > limits.max_prompts) {
     return Bad("n", fmt::format("at most {} choices in one request (prompts x n)", limits.max_prompts));
   }
   for (GenerationRequest& request : parsed->prompts) request.parameters = parameters;
+  return Ok();
+}
+
+OpenAiError ParseEmbeddingRequest(const std::string& body, const OpenAiLimits& limits, ParsedEmbedding* parsed) {
+  rapidjson::Document document;
+  if (OpenAiError e = ParseBody(body, limits, &document); e.status) return e;
+  Fields f(document);
+  f.String("model", &parsed->model);
+  std::string format = "float";
+  f.String("encoding_format", &format);
+  if (!f.failed() && format != "float" && format != "base64") {
+    f.Fail("encoding_format", "'encoding_format' must be float or base64");
+  }
+  parsed->base64 = format == "base64";
+  f.Integer("dimensions", 1, 1 << 20, &parsed->dimensions);
+  std::string user;
+  f.String("user", &user);
+  if (f.failed()) return f.error();
+  if (OpenAiError e = ParsePrompts(document, "input", limits.max_embedding_inputs, &parsed->inputs); e.status) {
+    return e;
+  }
+  for (GenerationRequest& input : parsed->inputs) {
+    input.embedding = true;
+    if (!input.prompt_is_tokens && input.prompt.empty()) return Bad("input", "an input may not be empty");
+  }
   return Ok();
 }
 

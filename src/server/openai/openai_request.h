@@ -30,6 +30,7 @@ struct OpenAiLimits {
   size_t max_stops = 16;    // stop strings
   size_t max_stop_bytes = 1024;
   int max_logprobs = 20;
+  size_t max_embedding_inputs = 256;
 };
 
 struct ParsedGeneration {
@@ -46,6 +47,15 @@ struct ParsedGeneration {
 // OpenAiError.status 0 means success.
 OpenAiError ParseGenerationRequest(const std::string& body, bool chat, const OpenAiLimits& limits,
                                    ParsedGeneration* parsed);
+
+struct ParsedEmbedding {
+  std::string model;
+  bool base64 = false;                    // encoding_format
+  int64_t dimensions = 0;                 // 0: not given
+  std::vector<GenerationRequest> inputs;  // embedding requests, in order
+};
+
+OpenAiError ParseEmbeddingRequest(const std::string& body, const OpenAiLimits& limits, ParsedEmbedding* parsed);
 
 struct ParsedTokenize {
   std::string model;

@@ -161,6 +161,15 @@ void WriteChoice(JsonWriter& w, const ResponseHead& head, const ChoiceText& choi
   w.EndObject();
 }
 
+// {"object":"list","data":[ ... (the caller ends the array and the object).
+void StartList(JsonWriter& w) {
+  w.StartObject();
+  w.Key("object");
+  w.String("list");
+  w.Key("data");
+  w.StartArray();
+}
+
 std::string Event(const std::string& json) { return "data: " + json + "\n\n"; }
 
 }  // namespace
@@ -229,6 +238,63 @@ std::string ErrorEvent(std::string_view error_json) { return Event(std::string(e
 
 namespace {
 
+std::string Base64(const void* data, size_t size) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  for (size_t i = 0; i < size; i += 3) {
+    const uint32_t chunk = uint32_t{bytes[i]} << 16 | (i + 1 < size ? uint32_t{bytes[i + 1]} << 8 : 0) |
+                           (i + 2 < size ? uint32_t{bytes[i + 2]} : 0);
+    out += kAlphabet[chunk >> 18 & 63];
+    out += kAlphabet[chunk >> 12 & 63];
+    out += i + 1 < size ? kAlphabet[chunk >> 6 & 63] : '=';
+    out += i + 2 < size ? kAlphabet[chunk & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string EmbeddingBody(const std::string& model, const std::vector<std::vector<float>>& vectors, bool base64,
+                          int64_t prompt_tokens) {
+  std::string out;
+  JsonStringSink sink(&out);
+  JsonWriter w(sink);
+  StartList(w);
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    w.StartObject();
+    w.Key("object");
+    w.String("embedding");
+    w.Key("index");
+    w.Uint64(i);
+    w.Key("embedding");
+    if (base64) {
+      // x86-64 is little-endian, as OpenAI's float32 bytes are.
+      WriteString(w, Base64(vectors[i].data(), vectors[i].size() * sizeof(float)));
+    } else {
+      w.StartArray();
+      for (float v : vectors[i]) WriteFloat(w, v);
+      w.EndArray();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("model");
+  WriteString(w, model);
+  w.Key("usage");
+  w.StartObject();
+  w.Key("prompt_tokens");
+  w.Int64(prompt_tokens);
+  w.Key("total_tokens");
+  w.Int64(prompt_tokens);
+  w.EndObject();
+  w.EndObject();
+  return out;
+}
+
+namespace {
+
 void WriteModel(JsonWriter& w, const ModelCard& model) {
   w.StartObject();
   w.Key("id");
@@ -250,11 +316,7 @@ std::string ModelListBody(const std::vector<ModelCard>& models) {
   std::string out;
   JsonStringSink sink(&out);
   JsonWriter w(sink);
-  w.StartObject();
-  w.Key("object");
-  w.String("list");
-  w.Key("data");
-  w.StartArray();
+  StartList(w);
   for (const ModelCard& model : models) WriteModel(w, model);
   w.EndArray();
   w.EndObject();

@@ -47,6 +47,12 @@ std::string UsageEvent(const ResponseHead& head, const GenerationUsage& usage);
 std::string ErrorEvent(std::string_view error_json);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
 
+// POST /v1/embeddings: {"object":"list","data":[{"object":"embedding",
+// "index","embedding"}],"model","usage"}; base64: each vector's float32
+// bytes (little-endian), base64-encoded.
+std::string EmbeddingBody(const std::string& model, const std::vector<std::vector<float>>& vectors, bool base64,
+                          int64_t prompt_tokens);
+
 // GET /v1/models and /v1/models/{model}.
 struct ModelCard {
   std::string id;

@@ -197,6 +197,56 @@ class GenerationCall : public std::enable_shared_from_this<GenerationCall> {
   bool responded_ = false;
 };
 
+// One embeddings request: its inputs run as sequences that read their
+// prompt and pool it; the body goes out when the last one is done.
+class EmbeddingCall : public std::enable_shared_from_this<EmbeddingCall> {
+ public:
+  EmbeddingCall(std::string model, size_t inputs, bool base64, HttpExchange& exchange)
+      : model_(std::move(model)),
+        vectors_(inputs),
+        remaining_(inputs),
+        base64_(base64),
+        respond_(exchange.respond),
+        cancelled_(exchange.cancelled) {}
+
+  GenerationCallback CallbackFor(size_t index) {
+    return [self = shared_from_this(), index](GenerationUpdate update) { self->OnUpdate(index, std::move(update)); };
+  }
+
+ private:
+  void OnUpdate(size_t index, GenerationUpdate update) {
+    if (!update.finished) return;
+    std::lock_guard lock(mutex_);
+    --remaining_;
+    if (!update.status.ok()) {
+      if (!failed_) {
+        failed_ = OpenAiErrorFor(update.status, "input");
+        cancelled_->store(true, std::memory_order_relaxed);  // the other inputs stop
+        HttpResponse response = ErrorReply(*failed_);
+        response.model = model_;
+        respond_(std::move(response));
+      }
+      return;
+    }
+    vectors_[index] = std::move(update.embedding);
+    prompt_tokens_ += update.usage.prompt_tokens;
+    if (remaining_ > 0 || failed_) return;
+    HttpResponse response = JsonResponse(200, EmbeddingBody(model_, vectors_, base64_, prompt_tokens_));
+    response.model = model_;
+    respond_(std::move(response));
+  }
+
+  std::mutex mutex_;
+  std::string model_;
+  std::vector<std::vector<float>> vectors_;
+  size_t remaining_;
+  const bool base64_;
+  int64_t prompt_tokens_ = 0;
+  HttpRespond respond_;
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::optional<OpenAiError> failed_;
+};
+
 core::Status CheckModelName(std::string_view name) {
   if (IsValidModelName(name)) return core::Status::Ok();
   return core::InvalidArgument("'{}' is not a valid model name", name);
@@ -211,6 +261,7 @@ void OpenAiRoutes::Register(RouteTable& table) {
   table.Add(Route{verb::get, "/v1/models/{model_id}", "", [this](HttpExchange& e) { GetModel(e); }});
   table.Add(Route{verb::post, "/v1/chat/completions", "", [this](HttpExchange& e) { Generate(e, true); }});
   table.Add(Route{verb::post, "/v1/completions", "", [this](HttpExchange& e) { Generate(e, false); }});
+  table.Add(Route{verb::post, "/v1/embeddings", "", [this](HttpExchange& e) { Embed(e); }});
   table.Add(Route{verb::post, "/tokenize", "", [this](HttpExchange& e) { Tokenize(e, false); }});
   table.Add(Route{verb::post, "/detokenize", "", [this](HttpExchange& e) { Tokenize(e, true); }});
 }
@@ -288,6 +339,34 @@ void OpenAiRoutes::Generate(HttpExchange& exchange, bool chat) {
     }
   }
   call->Begin();
+}
+
+void OpenAiRoutes::Embed(HttpExchange& exchange) {
+  ParsedEmbedding parsed;
+  OpenAiError error = ParseEmbeddingRequest(exchange.request.body(), limits_, &parsed);
+  if (error.status) return exchange.respond(ErrorReply(error));
+  auto handle = Resolve(parsed.model);
+  if (!handle.ok()) return exchange.respond(ErrorReply(OpenAiErrorFor(handle.status(), "model")));
+  const int64_t size = handle->generator->info().embedding_size;
+  if (parsed.dimensions != 0 && parsed.dimensions != size) {
+    OpenAiError wrong;
+    wrong.param = "dimensions";
+    wrong.message =
+        fmt::format("this model's embeddings have {} dimensions; it cannot give {}", size, parsed.dimensions);
+    return exchange.respond(ErrorReply(wrong));
+  }
+  auto call = std::make_shared<EmbeddingCall>(handle->version->name(), parsed.inputs.size(), parsed.base64, exchange);
+  const double timeout = server_.options().compute_timeout_secs;
+  for (size_t i = 0; i < parsed.inputs.size(); ++i) {
+    GenerationRequest& request = parsed.inputs[i];
+    request.cancelled = exchange.cancelled;
+    if (timeout > 0) {
+      request.deadline =
+          std::chrono::steady_clock::now() +
+          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+    }
+    server_.Generate(*handle, std::move(request), call->CallbackFor(i));
+  }
 }
 
 void OpenAiRoutes::Tokenize(HttpExchange& exchange, bool detokenize) const {

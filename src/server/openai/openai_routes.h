@@ -4,6 +4,7 @@
 //
 //   GET  /v1/models, /v1/models/{model}
 //   POST /v1/chat/completions, /v1/completions    (stream: Server-Sent Events)
+//   POST /v1/embeddings
 //   POST /tokenize, /detokenize
 //
 // Errors are OpenAI's error object with the HTTP status the failure maps to
@@ -31,6 +32,7 @@ class OpenAiRoutes {
   void ListModels(HttpExchange& exchange) const;
   void GetModel(HttpExchange& exchange) const;
   void Generate(HttpExchange& exchange, bool chat);
+  void Embed(HttpExchange& exchange);
   void Tokenize(HttpExchange& exchange, bool detokenize) const;
   // The model the request names; with none named, the only one served.
   core::Result<Server::GeneratorHandle> Resolve(const std::string& model) const;
