@@ -19,23 +19,8 @@
 
 namespace berth::llm {
 
-class TemplateValue;
+class TemplateDict;
 struct TemplateCallable;  // defined by the evaluator
-
-// A dict: entries in insertion order; setting an existing key replaces its
-// value in place.
-class TemplateDict {
- public:
-  void Set(std::string key, TemplateValue value);
-  // The value at `key`, or nullptr.
-  const TemplateValue* Find(std::string_view key) const;
-  const std::vector<std::pair<std::string, TemplateValue>>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
-
- private:
-  std::vector<std::pair<std::string, TemplateValue>> entries_;
-  std::unordered_map<std::string, size_t> index_;
-};
 
 class TemplateValue {
  public:
@@ -95,6 +80,21 @@ class TemplateValue {
   std::shared_ptr<const List> list_;
   std::shared_ptr<TemplateDict> dict_;  // const once built, except a namespace's
   std::shared_ptr<const TemplateCallable> callable_;
+};
+
+// A dict: entries in insertion order; setting an existing key replaces its
+// value in place.
+class TemplateDict {
+ public:
+  void Set(std::string key, TemplateValue value);
+  // The value at `key`, or nullptr.
+  const TemplateValue* Find(std::string_view key) const;
+  const std::vector<std::pair<std::string, TemplateValue>>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, TemplateValue>> entries_;
+  std::unordered_map<std::string, size_t> index_;
 };
 
 }  // namespace berth::llm
