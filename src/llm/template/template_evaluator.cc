@@ -41,6 +41,11 @@ class Evaluator {
     budget_.max_text_bytes = limits.max_output_bytes;
     budget_.max_value_depth = limits.max_nesting_depth;
   }
+  ~Evaluator() {
+    for (const TemplateValue& ns : budget_.namespaces) ns.namespace_members() = TemplateDict();
+  }
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
 
   core::Status ExecBody(const std::vector<TemplateNodePtr>& body, Scope& scope, std::string& out);
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "llm/template/template_value.h"
@@ -18,6 +19,10 @@ struct TemplateBudget {
   int64_t steps_left = 0;
   size_t max_text_bytes = 0;
   int max_value_depth = 0;
+  // The namespaces made during the render. A namespace may come to hold
+  // itself (`set ns.x = ns`), a cycle of shared pointers: the evaluator
+  // empties them all when the render ends, so nothing outlives it.
+  std::vector<TemplateValue> namespaces;
 
   core::Status Spend(int64_t steps);
   core::Status CheckSize(size_t bytes) const;

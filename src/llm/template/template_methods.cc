@@ -186,7 +186,11 @@ bool IsBuiltinFunction(std::string_view name) {
 core::Result<TemplateValue> CallBuiltinFunction(std::string_view name, const TemplateArguments& arguments,
                                                 TemplateBudget& budget, std::chrono::system_clock::time_point now) {
   if (name == "range") return Range(arguments, budget);
-  if (name == "namespace") return Namespace(arguments);
+  if (name == "namespace") {
+    auto made = Namespace(arguments);
+    if (made.ok()) budget.namespaces.push_back(*made);
+    return made;
+  }
   if (name == "strftime_now") return StrftimeNow(arguments, now);
   // raise_exception: the template refuses its input.
   std::string message;
