@@ -170,6 +170,14 @@ void StartList(JsonWriter& w) {
   w.StartArray();
 }
 
+// A stream chunk's object up to its "choices" array, open.
+void StartChunk(JsonWriter& w, const ResponseHead& head) {
+  w.StartObject();
+  WriteHead(w, head, head.chat ? "chat.completion.chunk" : "text_completion");
+  w.Key("choices");
+  w.StartArray();
+}
+
 std::string Event(const std::string& json) { return "data: " + json + "\n\n"; }
 
 }  // namespace
@@ -206,10 +214,7 @@ std::string ChunkEvent(const ResponseHead& head, const ChoiceText& choice, bool 
   std::string out;
   JsonStringSink sink(&out);
   JsonWriter w(sink);
-  w.StartObject();
-  WriteHead(w, head, head.chat ? "chat.completion.chunk" : "text_completion");
-  w.Key("choices");
-  w.StartArray();
+  StartChunk(w, head);
   WriteChoice(w, head, choice, /*delta=*/true, role);
   w.EndArray();
   if (with_usage) {
@@ -224,10 +229,7 @@ std::string UsageEvent(const ResponseHead& head, const GenerationUsage& usage) {
   std::string out;
   JsonStringSink sink(&out);
   JsonWriter w(sink);
-  w.StartObject();
-  WriteHead(w, head, head.chat ? "chat.completion.chunk" : "text_completion");
-  w.Key("choices");
-  w.StartArray();
+  StartChunk(w, head);
   w.EndArray();
   WriteUsage(w, usage);
   w.EndObject();

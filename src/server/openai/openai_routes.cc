@@ -266,6 +266,13 @@ void OpenAiRoutes::Register(RouteTable& table) {
   table.Add(Route{verb::post, "/detokenize", "", [this](HttpExchange& e) { Tokenize(e, true); }});
 }
 
+std::chrono::steady_clock::time_point OpenAiRoutes::RequestDeadline() const {
+  const double timeout = server_.options().compute_timeout_secs;
+  if (timeout <= 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
+}
+
 core::Result<Server::GeneratorHandle> OpenAiRoutes::Resolve(const std::string& model) const {
   if (!model.empty()) {
     auto handle = server_.AcquireGenerator(model);
@@ -321,12 +328,7 @@ void OpenAiRoutes::Generate(HttpExchange& exchange, bool chat) {
   const size_t choices = parsed.prompts.size() * static_cast<size_t>(parsed.n);
   auto call = std::make_shared<GenerationCall>(std::move(head), choices, parsed.n, parsed.stream, parsed.include_usage,
                                                exchange);
-  const double timeout = server_.options().compute_timeout_secs;
-  const auto deadline =
-      timeout > 0
-          ? std::chrono::steady_clock::now() +
-                std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout))
-          : std::chrono::steady_clock::time_point::max();
+  const auto deadline = RequestDeadline();
   size_t index = 0;
   for (GenerationRequest& prompt : parsed.prompts) {
     for (int i = 0; i < parsed.n; ++i, ++index) {
@@ -356,15 +358,11 @@ void OpenAiRoutes::Embed(HttpExchange& exchange) {
     return exchange.respond(ErrorReply(wrong));
   }
   auto call = std::make_shared<EmbeddingCall>(handle->version->name(), parsed.inputs.size(), parsed.base64, exchange);
-  const double timeout = server_.options().compute_timeout_secs;
+  const auto deadline = RequestDeadline();
   for (size_t i = 0; i < parsed.inputs.size(); ++i) {
     GenerationRequest& request = parsed.inputs[i];
     request.cancelled = exchange.cancelled;
-    if (timeout > 0) {
-      request.deadline =
-          std::chrono::steady_clock::now() +
-          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(timeout));
-    }
+    request.deadline = deadline;
     server_.Generate(*handle, std::move(request), call->CallbackFor(i));
   }
 }

@@ -14,6 +14,8 @@
 // cancels its sequences: their slots free at the next step.
 #pragma once
 
+#include <chrono>
+
 #include "server/http/route_table.h"
 #include "server/openai/openai_request.h"
 #include "server/server.h"
@@ -36,6 +38,8 @@ class OpenAiRoutes {
   void Tokenize(HttpExchange& exchange, bool detokenize) const;
   // The model the request names; with none named, the only one served.
   core::Result<Server::GeneratorHandle> Resolve(const std::string& model) const;
+  // When a request's sequences end at the latest: --compute-timeout-secs from now.
+  std::chrono::steady_clock::time_point RequestDeadline() const;
 
   Server& server_;
   OpenAiLimits limits_;
