@@ -9,6 +9,10 @@
 //                          hidden size, 8192 its FFN size). GB/s of weights
 //                          read; read_GB/s: the streaming read, interleaved
 //                          with the product in 16 slices; pct_bw: the ratio
+//   DecodeStep/<type>/<isa>/<tokens>   a decode step of several sequences
+//                          (MatMulDecodeBatch) over the MatVec weights at
+//                          2048 columns: GB/s of weights, token_GB/s that
+//                          times the tokens
 //   Prompt/<type>/<isa>    prompt processing: 512 tokens x 1024 rows x 2048
 //                          columns (64 rows for the scalar path), GFLOP/s
 //                          counting a multiply-add as 2
@@ -225,6 +229,24 @@ void MatVec(benchmark::State& state, GgmlType type, KernelIsa isa, int64_t cols)
   state.counters["pct_bw"] = 100 * (bytes / product_seconds) / (read_bytes / read_seconds);
 }
 
+// One decode step of `n_tokens` sequences (MatMulDecodeBatch) over the
+// MatVec weights: GB/s of weights read, and token_GB/s, that times the
+// tokens (what a matrix-vector product per sequence would have to stream).
+void DecodeStep(benchmark::State& state, GgmlType type, KernelIsa isa, int64_t n_tokens) {
+  constexpr int64_t kCols = 2048;
+  const MatVecWeights& w = WeightsFor(type, kCols);
+  const std::vector<uint8_t> act = Activations(type, kCols, n_tokens);
+  std::vector<float> y(static_cast<size_t>(w.rows * n_tokens));
+  for (auto _ : state) {
+    MatMulDecodeBatch(isa, type, w.data.get(), kCols, 0, w.rows, act.data(), n_tokens, y.data(), w.rows);
+    benchmark::ClobberMemory();
+  }
+  const double bytes = static_cast<double>(w.rows) * RowBytes(type, kCols);
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["token_GB/s"] =
+      benchmark::Counter(bytes * n_tokens * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void Prompt(benchmark::State& state, GgmlType type, KernelIsa isa) {
   const int64_t cols = 2048, n_tokens = 512, rows = isa == KernelIsa::kScalar ? 64 : 1024;
   const size_t bytes = rows * RowBytes(type, cols);
@@ -254,6 +276,18 @@ void Register() {
         const std::string name =
             "MatVec/" + TypeName(type) + "/" + std::string(KernelIsaName(isa)) + "/" + std::to_string(cols);
         benchmark::RegisterBenchmark(name.c_str(), MatVec, type, isa, cols)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  for (GgmlType type : kTypes) {
+    for (KernelIsa isa : isas) {
+      if (isa == KernelIsa::kScalar) continue;
+      for (int64_t tokens : {1, 2, 4, 8, 16}) {
+        const std::string name =
+            "DecodeStep/" + TypeName(type) + "/" + std::string(KernelIsaName(isa)) + "/" + std::to_string(tokens);
+        benchmark::RegisterBenchmark(name.c_str(), DecodeStep, type, isa, tokens)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }

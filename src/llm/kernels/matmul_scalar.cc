@@ -164,13 +164,18 @@ double DotQ32(const uint8_t* w, const uint8_t* a, int64_t cols) {
   return sum;
 }
 
-// Q4_K and Q5_K: sum_j scale_j * dot(q_j, a_j) - sum_j min_j * sum(a_j),
-// sum(a_j) from the activation's bsums (two per sub-block of 32).
+// K-quants, in the order every ISA follows (quantized_matmul.h): per
+// super-block the exact integers I = sum_j scale_j * dot(q_j, a_j) (Q6_K:
+// with q = u - 32) and, for Q4_K/Q5_K, M = sum_j min_j * sum(a_j) from the
+// activation's bsums; then, block after block from 0,
+//   y = fma(I, d * da, y);  y = fma(-M, dmin * da, y)   (Q6_K: the first only).
+//
+// Q4_K and Q5_K:
 template <bool kFiveBits>
 double DotQ45_K(const uint8_t* w, const uint8_t* a, int64_t cols) {
   constexpr int kBytes = kFiveBits ? kQ5_KBytes : kQ4_KBytes;
   constexpr int kQs = kFiveBits ? kQ5_KQs : kQ4_KQs;
-  double sum = 0;
+  float sum = 0;
   for (int64_t b = 0; b < cols / 256; ++b, w += kBytes, a += kQ8_KBytes) {
     uint8_t scales_mins[16];
     UnpackScalesMinsK4(w + kQ4_KScales, scales_mins);
@@ -188,14 +193,15 @@ double DotQ45_K(const uint8_t* w, const uint8_t* a, int64_t cols) {
       sumi += scales_mins[j] * dot;
       summ += scales_mins[8 + j] * (LoadI16(a + kQ8_KBsums + 4 * j) + LoadI16(a + kQ8_KBsums + 4 * j + 2));
     }
-    const double da = LoadF32(a);
-    sum += static_cast<double>(HalfAt(w)) * da * sumi - static_cast<double>(HalfAt(w + 2)) * da * summ;
+    const float da = LoadF32(a);
+    sum = std::fma(static_cast<float>(sumi), HalfAt(w) * da, sum);
+    sum = std::fma(-static_cast<float>(summ), HalfAt(w + 2) * da, sum);
   }
   return sum;
 }
 
 double DotQ6_K(const uint8_t* w, const uint8_t* a, int64_t cols) {
-  double sum = 0;
+  float sum = 0;
   for (int64_t b = 0; b < cols / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
     const auto* q8 = reinterpret_cast<const int8_t*>(a + kQ8_KQs);
     const auto* scales = reinterpret_cast<const int8_t*>(w + kQ6_KScales);
@@ -219,7 +225,7 @@ double DotQ6_K(const uint8_t* w, const uint8_t* a, int64_t cols) {
       }
       for (int s = 0; s < 8; ++s) sumi += sc[s] * dots[s];
     }
-    sum += static_cast<double>(HalfAt(w + kQ6_KD)) * LoadF32(a) * sumi;
+    sum = std::fma(static_cast<float>(sumi), HalfAt(w + kQ6_KD) * LoadF32(a), sum);
   }
   return sum;
 }

@@ -16,6 +16,15 @@
 // operations that scale and add them: tests/llm/kernels_test.cc bounds the
 // difference by (n + 16) * 2^-24 of the sum of the terms' magnitudes, n the
 // float additions per result (1e-6 to 3e-6 of it at the tested sizes).
+// Two families have one float order on every ISA and every path, so their
+// results are the scalar reference's bit for bit:
+//  - Q8_0 sums as ggml does (eight lanes, one fused multiply-add per block);
+//  - the K-quants sum per row, block after block from y = 0:
+//      y = fma(I, d * da, y);  y = fma(-M, dmin * da, y)   (Q6_K: the first only)
+//    with I = sum_j scale_j * dot(q_j, a_j) (Q6_K: q = u - 32) and M = sum_j
+//    min_j * sum(a_j), exact int32. The one-token kernels, the small tiles
+//    and the prompt panels all follow it, which lets a decode step's tokens
+//    share a decoded panel (MatMulDecodeBatch).
 //
 // Threads and memory: the functions keep no state between calls and are
 // safe to call from any number of threads at once. MatMul with 8 tokens or
@@ -93,8 +102,10 @@ void MatMul(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, i
 // n_tokens: each tile of a few rows is reused from L1/L2 by every token,
 // several tokens at a time where the kernel sums them in the one-token
 // order (the 512-bit Q4_0, Q5_0 and F16 kernels and the 256-bit Q4_0 one
-// take one token at a time). The same arguments and contract as MatMul; no
-// panels, no scratch.
+// take one token at a time). K-quant weights, whose every path sums in one
+// order, are decoded once into the prompt panels from 4 tokens, so the
+// per-thread scratch of MatMul applies there; the other types use no panels
+// and no scratch. The same arguments and contract as MatMul.
 void MatMulDecodeBatch(KernelIsa isa, GgmlType weight, const void* weights, int64_t cols, int64_t row_begin,
                        int64_t row_end, const void* activations, int64_t n_tokens, float* y, int64_t y_stride);
 
