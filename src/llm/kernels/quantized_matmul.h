@@ -28,11 +28,12 @@
 //
 // Threads and memory: the functions keep no state between calls and are
 // safe to call from any number of threads at once. MatMul with 8 tokens or
-// more decodes the weights into a per-thread scratch buffer (grown on first
-// use, kept for the thread's next call): a panel of 32 decoded rows, 1.1 KiB
-// per 32 columns of Q8_0/Q4_0 (plus 8 bytes per token and block) or 11.5 KiB
-// per 256 columns of a K-quant (370 KiB for 8192 columns), or 256 KiB of
-// floats and the activations as floats for F32/F16/BF16. Nothing needs alignment beyond
+// more (MatMulDecodeBatch with 6 or more on K-quant weights) decodes the
+// weights into a per-thread scratch buffer (grown on first use, kept for the
+// thread's next call): a panel of 32 decoded rows, 1.1 KiB per 32 columns of
+// Q8_0/Q4_0 (plus 8 bytes per token and block) or up to 11.3 KiB per 256
+// columns of a K-quant (360 KiB for 8192 columns), or 256 KiB of floats and
+// the activations as floats for F32/F16/BF16. Nothing needs alignment beyond
 // that of the element type: weights and activations may start at any address
 // (ggml's blocks are 18, 34, 144, 176, 210 bytes), y at any float-aligned
 // address.
