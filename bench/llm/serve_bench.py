@@ -3,13 +3,19 @@
 called over OpenAI's streaming completions by 1, 2, 4, 8 and 16 concurrent
 clients (closed loop: each sends its next request when its stream ends).
 
+Each request is a distinct prompt of token ids, greedy, with ignore_eos, so
+every one generates exactly --gen-tokens tokens; the server's own count
+(the stream's usage) must say so, or the run stops with an error.
+
 Reported per concurrency: aggregate generated tokens/s, time to first token
-and inter-token time (p50, p99), each stream's tokens/s. Then the time to
-first token of a new request while 8 streams run, against the same request
-on an idle server.
+and inter-token time (p50, p99; the time between two chunks that carry
+text: a token that ends inside a UTF-8 character goes out with the next
+one), each stream's tokens/s. Then the time to first token of a new
+request while 8 streams run, against the same request on an idle server.
 
   bench/llm/serve_bench.py [--berth build/berth] [--model bench/models/llm/llama-1b-Q4_K_M.gguf]
                            [--threads 2] [--prompt-tokens 64] [--gen-tokens 64] [--seconds 30]
+                           [--levels 1,2,4,8,16]
 
 The default model is bench/llm/make_models.py's Llama-3.2-1B-shaped Q4_K_M
 (random weights, real shapes). Results: bench/results/llm-serve-<time>.json
@@ -17,6 +23,7 @@ and a Markdown table on stdout. Timing belongs here, never in `make test`.
 """
 import argparse
 import datetime
+import http.client
 import json
 import os
 import re
@@ -38,7 +45,28 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def wait_ready(process, port, path, log):
+    """Polls GET `path` until it answers 200; raises if the process exits first."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            time.sleep(0.2)
+            raise RuntimeError(f"{process.args[0]} exited:\n{''.join(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                if b" 200 " in sock.recv(100):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{process.args[0]} not ready after 300 s:\n{''.join(log)}")
+
+
 class Server:
+    """`berth serve` with 16 slots of 1024 positions."""
+
     def __init__(self, berth, model, threads, parallel):
         self.process = subprocess.Popen(
             [berth, "serve", model, "--host", "127.0.0.1", "--port", "0", "--parallel", str(parallel),
@@ -56,15 +84,7 @@ class Server:
             if not line and self.process.poll() is not None:
                 raise RuntimeError(f"berth serve exited:\n{log}")
         threading.Thread(target=self.process.stdout.read, daemon=True).start()
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port)) as sock:
-                    sock.sendall(b"GET /v2/health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if b" 200 " in sock.recv(100):
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        wait_ready(self.process, self.port, "/v2/health/ready", [log])
 
     def stop(self):
         self.process.terminate()
@@ -72,44 +92,69 @@ class Server:
 
 
 def stream_once(port, prompt, gen_tokens):
-    """One streamed completion: (time to first token, [gaps between tokens], tokens, seconds)."""
+    """One streamed completion: (time to first token, [gaps between text chunks], tokens, seconds).
+
+    Tokens are the server's count from the stream's usage chunk (asked for
+    with stream_options). It must be gen_tokens: the prompt is greedy with
+    ignore_eos, and anything else means the figures are wrong."""
     body = json.dumps({"prompt": prompt, "max_tokens": gen_tokens, "temperature": 0, "ignore_eos": True,
-                       "stream": True}).encode()
+                       "stream": True, "stream_options": {"include_usage": True}})
     start = time.monotonic()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=600)
-    sock.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-                 "Connection: close\r\n\r\n".encode() + body)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/v1/completions", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {response.read()[:500]!r}")
     first = None
     last = None
     gaps = []
-    tokens = 0
-    buffer = b""
-    with sock:
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            buffer += data
-            while b"\n\n" in buffer:
-                event, _, buffer = buffer.partition(b"\n\n")
-                text = event[event.find(b"data: "):].decode("utf-8", "replace")
-                if not text.startswith("data: {"):
-                    continue
-                chunk = json.loads(text[6:])
-                if chunk.get("choices") and chunk["choices"][0].get("finish_reason") is None:
-                    now = time.monotonic()
-                    tokens += 1
-                    if first is None:
-                        first = now - start
-                    else:
-                        gaps.append(now - last)
-                    last = now
+    tokens = None
+    for line in response:
+        if not line.startswith(b"data: {"):
+            continue
+        chunk = json.loads(line[6:])
+        if "error" in chunk:
+            raise RuntimeError(f"stream error: {chunk['error']}")
+        if chunk.get("usage"):
+            tokens = chunk["usage"]["completion_tokens"]
+        if chunk.get("choices") and chunk["choices"][0].get("text"):
+            now = time.monotonic()
+            if first is None:
+                first = now - start
+            else:
+                gaps.append(now - last)
+            last = now
+    conn.close()
+    if tokens != gen_tokens:
+        raise RuntimeError(f"asked for {gen_tokens} tokens with ignore_eos, the stream's usage says {tokens}")
     return first, gaps, tokens, time.monotonic() - start
 
 
 def prompt_ids(index, length, vocab):
     """A prompt of `length` token ids, different per client (no prefix sharing)."""
     return [(1000 + 7919 * index + 104729 * i) % (vocab - 1000) + 500 for i in range(length)]
+
+
+def run_threads(target, count):
+    """Runs target(0..count-1) on threads; re-raises the first error any of them hit."""
+    errors = []
+
+    def guarded(i):
+        try:
+            target(i)
+        except Exception as error:  # handed to the caller
+            errors.append(error)
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    return threads, errors
+
+
+def join_threads(threads, errors):
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def run_level(port, concurrency, args, vocab):
@@ -126,11 +171,7 @@ def run_level(port, concurrency, args, vocab):
                 results.append(outcome)
 
     start = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    join_threads(*run_threads(client, concurrency))
     elapsed = time.monotonic() - start
     ttft = [r[0] for r in results if r[0] is not None]
     gaps = [g for r in results for g in r[1]]
@@ -152,19 +193,55 @@ def ttft_under_load(port, args, vocab):
         while not stop.is_set():
             stream_once(port, prompt_ids(800000 + i * 1000 + n, args.prompt_tokens, vocab), args.gen_tokens * 4)
             n += 1
-    threads = [threading.Thread(target=background, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    time.sleep(3)
+    threads, errors = run_threads(background, 8)
     loaded = []
-    for i in range(10):
-        loaded.append(stream_once(port, prompt_ids(700000 + i, args.prompt_tokens, vocab), 8)[0])
-        time.sleep(0.3)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:
+        time.sleep(3)
+        for i in range(10):
+            loaded.append(stream_once(port, prompt_ids(700000 + i, args.prompt_tokens, vocab), 8)[0])
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        join_threads(threads, errors)
     return {"idle_ttft_p50_ms": percentile(idle, 50) * 1000, "idle_ttft_p99_ms": percentile(idle, 99) * 1000,
             "loaded_ttft_p50_ms": percentile(loaded, 50) * 1000, "loaded_ttft_p99_ms": percentile(loaded, 99) * 1000}
+
+
+def measure(server, args, vocab):
+    """The concurrency levels, then TTFT under load, on a started server (stopped after).
+    One request first, not measured: berth maps the model and reads it on
+    first use."""
+    try:
+        stream_once(server.port, prompt_ids(990000, args.prompt_tokens, vocab), 8)
+        levels = []
+        for c in args.levels.split(","):
+            level = run_level(server.port, int(c), args, vocab)
+            levels.append(level)
+            print(f"c={level['concurrency']}: {level['aggregate_tok_s']:.1f} tok/s, TTFT p50 "
+                  f"{level['ttft_p50_ms']:.0f} ms p99 {level['ttft_p99_ms']:.0f} ms, ITL p50 "
+                  f"{level['itl_p50_ms']:.1f} ms p99 {level['itl_p99_ms']:.1f} ms", file=sys.stderr, flush=True)
+        load = ttft_under_load(server.port, args, vocab)
+    finally:
+        server.stop()
+    return {"levels": levels, "ttft_under_load": load}
+
+
+def print_levels(result):
+    levels = result["levels"]
+    base = levels[0]["aggregate_tok_s"]
+    print("| streams | aggregate tok/s | vs 1 stream | TTFT p50 / p99 ms | inter-token p50 / p99 ms | per stream tok/s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for level in levels:
+        print(f"| {level['concurrency']} | {level['aggregate_tok_s']:.1f} | {level['aggregate_tok_s'] / base:.2f}x "
+              f"| {level['ttft_p50_ms']:.0f} / {level['ttft_p99_ms']:.0f} | {level['itl_p50_ms']:.1f} / "
+              f"{level['itl_p99_ms']:.1f} | {level['stream_tok_s']:.1f} |")
+    print()
+
+
+def print_ttft_under_load(load):
+    print(f"TTFT of a new request: idle p50 {load['idle_ttft_p50_ms']:.0f} / p99 "
+          f"{load['idle_ttft_p99_ms']:.0f} ms; with 8 streams running p50 {load['loaded_ttft_p50_ms']:.0f} / p99 "
+          f"{load['loaded_ttft_p99_ms']:.0f} ms ({load['loaded_ttft_p99_ms'] / load['idle_ttft_p99_ms']:.2f}x)")
 
 
 def main():
@@ -184,32 +261,16 @@ def main():
     from gguf_reader import GGUFReader
     vocab = len(GGUFReader(args.model).metadata["tokenizer.ggml.tokens"])
 
-    server = Server(args.berth, args.model, args.threads, 16)
-    try:
-        levels = [run_level(server.port, int(c), args, vocab) for c in args.levels.split(",")]
-        for level in levels:
-            print(f"c={level['concurrency']}: {level['aggregate_tok_s']:.1f} tok/s, TTFT p50 "
-                  f"{level['ttft_p50_ms']:.0f} ms p99 {level['ttft_p99_ms']:.0f} ms, ITL p50 "
-                  f"{level['itl_p50_ms']:.1f} ms p99 {level['itl_p99_ms']:.1f} ms", file=sys.stderr, flush=True)
-        load = ttft_under_load(server.port, args, vocab)
-    finally:
-        server.stop()
-    base = levels[0]["aggregate_tok_s"]
+    report = {"model": os.path.basename(args.model), "threads": args.threads, "prompt_tokens": args.prompt_tokens,
+              "gen_tokens": args.gen_tokens}
+    report.update(measure(Server(args.berth, args.model, args.threads, 16), args, vocab))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = os.path.join(ROOT, "bench", "results", f"llm-serve-{stamp}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
-        json.dump({"model": os.path.basename(args.model), "threads": args.threads, "prompt_tokens": args.prompt_tokens,
-                   "gen_tokens": args.gen_tokens, "levels": levels, "ttft_under_load": load}, f, indent=1)
-    print("| streams | aggregate tok/s | vs 1 stream | TTFT p50 / p99 ms | inter-token p50 / p99 ms | per stream tok/s |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for level in levels:
-        print(f"| {level['concurrency']} | {level['aggregate_tok_s']:.1f} | {level['aggregate_tok_s'] / base:.2f}x "
-              f"| {level['ttft_p50_ms']:.0f} / {level['ttft_p99_ms']:.0f} | {level['itl_p50_ms']:.1f} / "
-              f"{level['itl_p99_ms']:.1f} | {level['stream_tok_s']:.1f} |")
-    print(f"\nTTFT of a new request: idle p50 {load['idle_ttft_p50_ms']:.0f} / p99 {load['idle_ttft_p99_ms']:.0f} ms; "
-          f"with 8 streams running p50 {load['loaded_ttft_p50_ms']:.0f} / p99 {load['loaded_ttft_p99_ms']:.0f} ms "
-          f"({load['loaded_ttft_p99_ms'] / load['idle_ttft_p99_ms']:.2f}x)")
+        json.dump(report, f, indent=1)
+    print_levels(report)
+    print_ttft_under_load(report["ttft_under_load"])
     print(f"\n{out}")
 
 
