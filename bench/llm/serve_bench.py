@@ -1,25 +1,33 @@
 #!/usr/bin/python3
 """Serving a language model under load: `berth serve MODEL.gguf --parallel 16`
 called over OpenAI's streaming completions by 1, 2, 4, 8 and 16 concurrent
-clients (closed loop: each sends its next request when its stream ends).
+clients (closed loop: each sends its next request when its stream ends),
+then llama.cpp's `llama-server` on the same file with 16 slots of the same
+context and the same thread count, under the same load. The two servers
+run one after the other, never at once.
 
 Each request is a distinct prompt of token ids, greedy, with ignore_eos, so
 every one generates exactly --gen-tokens tokens; the server's own count
 (the stream's usage) must say so, or the run stops with an error.
 
-Reported per concurrency: aggregate generated tokens/s, time to first token
-and inter-token time (p50, p99; the time between two chunks that carry
-text: a token that ends inside a UTF-8 character goes out with the next
-one), each stream's tokens/s. Then the time to first token of a new
-request while 8 streams run, against the same request on an idle server.
+Reported per server and concurrency: aggregate generated tokens/s, time to
+first token and inter-token time (p50, p99; the time between two chunks
+that carry text: a token that ends inside a UTF-8 character goes out with
+the next one, on both servers), each stream's tokens/s. Then the time to
+first token of a new request while 8 streams run, against the same request
+on an idle server.
 
   bench/llm/serve_bench.py [--berth build/berth] [--model bench/models/llm/llama-1b-Q4_K_M.gguf]
                            [--threads 2] [--prompt-tokens 64] [--gen-tokens 64] [--seconds 30]
-                           [--levels 1,2,4,8,16]
+                           [--levels 1,2,4,8,16] [--llama-server PATH | --no-llama]
+
+llama-server is built by bench/llm/build_llama_server.sh (CPU only, offline,
+from the llama.cpp source node-llama-cpp ships; `make llm-ref`) unless
+--llama-server names one; --no-llama measures berth alone.
 
 The default model is bench/llm/make_models.py's Llama-3.2-1B-shaped Q4_K_M
 (random weights, real shapes). Results: bench/results/llm-serve-<time>.json
-and a Markdown table on stdout. Timing belongs here, never in `make test`.
+and Markdown tables on stdout. Timing belongs here, never in `make test`.
 """
 import argparse
 import datetime
@@ -67,6 +75,8 @@ def wait_ready(process, port, path, log):
 class Server:
     """`berth serve` with 16 slots of 1024 positions."""
 
+    name = "berth"
+
     def __init__(self, berth, model, threads, parallel):
         self.process = subprocess.Popen(
             [berth, "serve", model, "--host", "127.0.0.1", "--port", "0", "--parallel", str(parallel),
@@ -91,11 +101,32 @@ class Server:
         self.process.wait(60)
 
 
+class LlamaServer(Server):
+    """llama.cpp's llama-server: `parallel` slots sharing a context of
+    parallel * 1024 positions (one KV cache per slot, 1024 each), continuous
+    batching, the given threads for both generation and prompts, no web UI."""
+    name = "llama.cpp"
+
+    def __init__(self, binary, model, threads, parallel):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port), "-np", str(parallel),
+             "-c", str(parallel * 1024), "--no-kv-unified", "-t", str(threads), "-tb", str(threads),
+             "--cont-batching", "--no-webui"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log = []
+        threading.Thread(target=lambda: log.extend(self.process.stdout), daemon=True).start()
+        wait_ready(self.process, self.port, "/health", log)
+
+
 def stream_once(port, prompt, gen_tokens):
     """One streamed completion: (time to first token, [gaps between text chunks], tokens, seconds).
 
-    Tokens are the server's count from the stream's usage chunk (asked for
-    with stream_options). It must be gen_tokens: the prompt is greedy with
+    Tokens are the server's count from the stream's usage (llama-server puts
+    it on its last chunk; berth on a usage chunk, asked for with
+    stream_options). It must be gen_tokens: the prompt is greedy with
     ignore_eos, and anything else means the figures are wrong."""
     body = json.dumps({"prompt": prompt, "max_tokens": gen_tokens, "temperature": 0, "ignore_eos": True,
                        "stream": True, "stream_options": {"include_usage": True}})
@@ -210,14 +241,14 @@ def ttft_under_load(port, args, vocab):
 def measure(server, args, vocab):
     """The concurrency levels, then TTFT under load, on a started server (stopped after).
     One request first, not measured: berth maps the model and reads it on
-    first use."""
+    first use, llama-server reads it and runs a warm-up while it loads."""
     try:
         stream_once(server.port, prompt_ids(990000, args.prompt_tokens, vocab), 8)
         levels = []
         for c in args.levels.split(","):
             level = run_level(server.port, int(c), args, vocab)
             levels.append(level)
-            print(f"c={level['concurrency']}: {level['aggregate_tok_s']:.1f} tok/s, TTFT p50 "
+            print(f"{server.name} c={level['concurrency']}: {level['aggregate_tok_s']:.1f} tok/s, TTFT p50 "
                   f"{level['ttft_p50_ms']:.0f} ms p99 {level['ttft_p99_ms']:.0f} ms, ITL p50 "
                   f"{level['itl_p50_ms']:.1f} ms p99 {level['itl_p99_ms']:.1f} ms", file=sys.stderr, flush=True)
         load = ttft_under_load(server.port, args, vocab)
@@ -226,9 +257,10 @@ def measure(server, args, vocab):
     return {"levels": levels, "ttft_under_load": load}
 
 
-def print_levels(result):
+def print_levels(name, result):
     levels = result["levels"]
     base = levels[0]["aggregate_tok_s"]
+    print(f"{name}:\n")
     print("| streams | aggregate tok/s | vs 1 stream | TTFT p50 / p99 ms | inter-token p50 / p99 ms | per stream tok/s |")
     print("| --- | --- | --- | --- | --- | --- |")
     for level in levels:
@@ -238,10 +270,30 @@ def print_levels(result):
     print()
 
 
-def print_ttft_under_load(load):
-    print(f"TTFT of a new request: idle p50 {load['idle_ttft_p50_ms']:.0f} / p99 "
+def print_side_by_side(berth, llama):
+    print("| streams | tok/s berth / llama.cpp | berth/llama.cpp | TTFT p99 ms berth / llama.cpp "
+          "| inter-token p50 ms berth / llama.cpp |")
+    print("| --- | --- | --- | --- | --- |")
+    for b, l in zip(berth["levels"], llama["levels"]):
+        print(f"| {b['concurrency']} | {b['aggregate_tok_s']:.1f} / {l['aggregate_tok_s']:.1f} "
+              f"| {b['aggregate_tok_s'] / l['aggregate_tok_s']:.2f}x | {b['ttft_p99_ms']:.0f} / {l['ttft_p99_ms']:.0f} "
+              f"| {b['itl_p50_ms']:.1f} / {l['itl_p50_ms']:.1f} |")
+    print()
+
+
+def print_ttft_under_load(name, load):
+    print(f"{name}: TTFT of a new request: idle p50 {load['idle_ttft_p50_ms']:.0f} / p99 "
           f"{load['idle_ttft_p99_ms']:.0f} ms; with 8 streams running p50 {load['loaded_ttft_p50_ms']:.0f} / p99 "
           f"{load['loaded_ttft_p99_ms']:.0f} ms ({load['loaded_ttft_p99_ms'] / load['idle_ttft_p99_ms']:.2f}x)")
+
+
+def llama_server_binary(args):
+    """--llama-server's path, or the one bench/llm/build_llama_server.sh builds (or has built)."""
+    if args.llama_server:
+        return args.llama_server
+    built = subprocess.run(["sh", os.path.join(HERE, "build_llama_server.sh")], check=True,
+                           stdout=subprocess.PIPE, text=True)
+    return built.stdout.strip().splitlines()[-1]
 
 
 def main():
@@ -253,6 +305,10 @@ def main():
     parser.add_argument("--gen-tokens", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--levels", default="1,2,4,8,16")
+    llama = parser.add_mutually_exclusive_group()
+    llama.add_argument("--llama-server", nargs="?", metavar="PATH",
+                       help="llama.cpp's llama-server (default: built by bench/llm/build_llama_server.sh)")
+    llama.add_argument("--no-llama", action="store_true", help="berth alone")
     args = parser.parse_args()
     if not os.path.exists(args.model):
         subprocess.run([sys.executable, os.path.join(HERE, "make_models.py"), "--out", os.path.dirname(args.model),
@@ -260,17 +316,29 @@ def main():
     sys.path.insert(0, os.path.join(ROOT, "scripts", "llm"))
     from gguf_reader import GGUFReader
     vocab = len(GGUFReader(args.model).metadata["tokenizer.ggml.tokens"])
+    llama_binary = None if args.no_llama else llama_server_binary(args)
 
     report = {"model": os.path.basename(args.model), "threads": args.threads, "prompt_tokens": args.prompt_tokens,
               "gen_tokens": args.gen_tokens}
     report.update(measure(Server(args.berth, args.model, args.threads, 16), args, vocab))
+    if llama_binary:
+        version = subprocess.run([llama_binary, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True).stdout
+        match = re.search(r"^version: (.*)$", version, re.MULTILINE)
+        report["llama_cpp"] = {"version": match.group(1) if match else "unknown"}
+        report["llama_cpp"].update(measure(LlamaServer(llama_binary, args.model, args.threads, 16), args, vocab))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = os.path.join(ROOT, "bench", "results", f"llm-serve-{stamp}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(report, f, indent=1)
-    print_levels(report)
-    print_ttft_under_load(report["ttft_under_load"])
+    print_levels("berth", report)
+    if llama_binary:
+        print_levels(f"llama.cpp {report['llama_cpp']['version']}", report["llama_cpp"])
+        print_side_by_side(report, report["llama_cpp"])
+    print_ttft_under_load("berth", report["ttft_under_load"])
+    if llama_binary:
+        print_ttft_under_load("llama.cpp", report["llama_cpp"]["ttft_under_load"])
     print(f"\n{out}")
 
 
