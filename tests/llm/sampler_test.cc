@@ -133,6 +133,27 @@ TEST(Sampler, ReportsTheModelsLogProbabilities) {
   EXPECT_NEAR(sampled.top[0].logprob, 3.0 - std::log(total), 1e-5);
 }
 
+// Without logprobs the token is the same (greedy and seeded draws) and
+// nothing is reported.
+TEST(Sampler, LogprobsOffChoosesAlikeAndReportsNothing) {
+  for (float temperature : {0.0f, 0.9f}) {
+    SamplingParams with = Plain(temperature);
+    with.seed = 7;
+    with.top_logprobs = 3;
+    SamplingParams without = with;
+    without.logprobs = false;
+    Sampler a(with), b(without);
+    for (int i = 0; i < 20; ++i) {
+      const SampledToken x = a.Sample(kLogits, {}), y = b.Sample(kLogits, {});
+      EXPECT_EQ(x.token, y.token) << "temperature " << temperature << " draw " << i;
+      EXPECT_EQ(y.logprob, 0.0f);
+      EXPECT_TRUE(y.top.empty());
+      EXPECT_LT(x.logprob, 0.0f);
+      EXPECT_EQ(x.top.size(), 3u);
+    }
+  }
+}
+
 TEST(Sampler, ValidateNamesTheFieldOutOfRange) {
   SamplingParams params;
   EXPECT_TRUE(params.Validate(10).ok());

@@ -96,11 +96,14 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
   SampledToken result;
 
   // The model's log-probabilities, for the report.
-  float max_logit = -INFINITY;
-  for (float value : logits) max_logit = std::max(max_logit, value);
-  double total = 0;
-  for (float value : logits) total += std::exp(static_cast<double>(value - max_logit));
-  const float log_total = static_cast<float>(std::log(total)) + max_logit;
+  float log_total = 0;
+  if (params_.logprobs) {
+    float max_logit = -INFINITY;
+    for (float value : logits) max_logit = std::max(max_logit, value);
+    double total = 0;
+    for (float value : logits) total += std::exp(static_cast<double>(value - max_logit));
+    log_total = static_cast<float>(std::log(total)) + max_logit;
+  }
 
   work_.assign(logits.begin(), logits.end());
   for (const auto& [token, bias] : params_.logit_bias) work_[static_cast<size_t>(token)] += bias;
@@ -132,6 +135,7 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
     result.token = Draw();
   }
 
+  if (!params_.logprobs) return result;
   result.logprob = logits[static_cast<size_t>(result.token)] - log_total;
   if (params_.top_logprobs > 0) {
     const auto count = static_cast<size_t>(std::min(params_.top_logprobs, n));

@@ -34,6 +34,8 @@ struct SamplingParams {
   std::map<int32_t, float> logit_bias;  // added to the logits; -inf bans a token
   std::optional<uint64_t> seed;         // none: a random seed
   int32_t top_logprobs = 0;             // how many alternatives to report per token
+  bool logprobs = true;                 // false: SampledToken::logprob is left 0 and top_logprobs
+                                        // ignored (saves a pass of exp over the vocabulary per token)
 
   // InvalidArgument naming the field for values outside their range.
   core::Status Validate(int64_t n_vocab) const;

@@ -164,6 +164,7 @@ class LlmBackend : public Backend, public TextGenerator {
     sampling.logit_bias = p.logit_bias;
     sampling.seed = p.seed;
     sampling.top_logprobs = std::max(0, p.logprobs);
+    sampling.logprobs = p.logprobs >= 0;
     sequence.logprobs = p.logprobs >= 0;
     sequence.max_tokens = p.max_tokens;
     sequence.stop = p.stop;
