@@ -78,8 +78,6 @@ int Serve(server::ServerOptions options) {
                  {"auth", options.api_keys.empty() ? "off" : "bearer"},
                  {"memory_budget", core::FormatBytes(options.memory_budget)},
                  {"max_request_memory", core::FormatBytes(options.max_request_memory)}});
-  core::Status started = (*server)->Start();
-  if (!started.ok()) return ReportError(started);
   // The protocols: each registers its routes; the transport serves the table.
   server::RouteTable routes;
   server::KServeRoutes kserve(**server, server::JsonLimits{options.max_json_depth, 10000}, !options.api_keys.empty());
@@ -89,14 +87,20 @@ int Serve(server::ServerOptions options) {
   server::OpenAiRoutes openai(**server, openai_limits);
   openai.Register(routes);
   routes.Add(server::MetricsRoute([server = server->get()] { return server->RenderMetrics(); }));
+  // The transport's threads start before any model loads: a version that
+  // takes every thread a pids limit allows then fails its own load (its
+  // instance threads are stopped) instead of leaving none for the server.
+  // Until the repository has started, readiness answers 503.
   auto http = server::HttpServer::Start(routes, options, (*server)->metrics(), &(*server)->memory_budget());
-  if (!http.ok()) {
-    (*server)->Stop();
-    return ReportError(http.status());
-  }
+  if (!http.ok()) return ReportError(http.status());
   core::LogInfo("listening", {{"address", (*http)->address()},
                               {"port", std::to_string((*http)->port())},
                               {"http_threads", std::to_string(options.http_threads)}});
+  core::Status started = (*server)->Start();
+  if (!started.ok()) {
+    (*http)->Stop();
+    return ReportError(started);
+  }
 
   int signal_number = 0;
   while (signal_number <= 0) signal_number = sigwaitinfo(&signals, nullptr);

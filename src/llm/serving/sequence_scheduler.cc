@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <system_error>
 #include <utility>
 
 #include "llm/sampling/stop_strings.h"
@@ -73,7 +74,12 @@ core::Result<std::unique_ptr<SequenceScheduler>> SequenceScheduler::Create(std::
   batch_options.max_batch = options.parallel;
   batch_options.threads = options.threads;
   ASSIGN_OR_RETURN(scheduler->decoder_, BatchDecoder::Create(scheduler->model_, batch_options));
-  scheduler->thread_ = std::thread([s = scheduler.get()] { s->Loop(); });
+  try {
+    scheduler->thread_ = std::thread([s = scheduler.get()] { s->Loop(); });
+  } catch (const std::system_error& e) {
+    // Out of threads (a pids limit, RLIMIT_NPROC): this model cannot run, the server can.
+    return core::ResourceExhausted("cannot start the sequence scheduler's thread: {}", e.what());
+  }
   return scheduler;
 }
 

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <boost/asio/post.hpp>
+#include <system_error>
 
 #include "core/logging.h"
 
@@ -79,8 +80,14 @@ core::Result<std::unique_ptr<HttpServer>> HttpServer::Start(const RouteTable& ro
   if (ec) return core::Unavailable("cannot listen on {}: {}", where(), ec.message());
   http->port_ = http->acceptor_.local_endpoint().port();
   http->Accept();
-  for (size_t i = 0; i < http->io_contexts_.size(); ++i) {
-    http->threads_.emplace_back([raw = http.get(), i] { raw->RunIoThread(static_cast<int>(i)); });
+  try {
+    for (size_t i = 0; i < http->io_contexts_.size(); ++i) {
+      http->threads_.emplace_back([raw = http.get(), i] { raw->RunIoThread(static_cast<int>(i)); });
+    }
+  } catch (const std::system_error& e) {
+    // Out of threads (a pids limit, RLIMIT_NPROC): the destructor stops the ones that started.
+    return core::ResourceExhausted("cannot start HTTP thread {} of {}: {}", http->threads_.size() + 1,
+                                   http->io_contexts_.size(), e.what());
   }
   return http;
 }
