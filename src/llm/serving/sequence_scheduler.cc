@@ -237,7 +237,8 @@ void SequenceScheduler::Loop() {
       }
     }
     // One chunk of the prompt that has waited longest, then a token for
-    // every sequence that is generating.
+    // every sequence that is generating: a prompt's last chunk is followed
+    // at once by its first token, rather than by a step of the others.
     Slot* prefill = nullptr;
     for (auto& slot : slots_) {
       if (slot->sequence && !slot->sequence->has_logits &&
@@ -245,8 +246,8 @@ void SequenceScheduler::Loop() {
         prefill = slot.get();
       }
     }
-    DecodeStep();
     if (prefill) Prefill(*prefill);
+    DecodeStep();
   }
   // Shutting down: whatever is left ends now.
   std::deque<std::unique_ptr<Sequence>> left;
