@@ -1,5 +1,6 @@
 // InstanceScheduler: one model version's bounded request queue and the
-// instance threads that drain it.
+// instance threads that drain it, one job at a time or, with a BatchPolicy
+// (config.pbtxt's dynamic_batching), several compatible jobs per run.
 //
 // Ownership: the scheduler owns its queue and threads; each queued InferJob
 // owns its request, its callback and a keep-alive reference to whatever runs
@@ -19,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +36,9 @@ struct InferJob {
   InferCallback done;
   std::shared_ptr<const void> keep_alive;
   Clock::time_point enqueued;
+  // dynamic_batching's default_queue_policy: a job still queued at this
+  // point is answered with an error instead of running (timeout_action REJECT).
+  Clock::time_point queue_deadline = Clock::time_point::max();
 };
 
 // The instance threads every version of the server may have together
@@ -53,14 +58,34 @@ class InstanceThreadBudget {
   std::atomic<int> in_use_{0};
 };
 
+// Dynamic batching: how an instance thread gathers queued jobs into one run.
+// It takes the oldest job, then every later job compatible with it while
+// their rows fit in max_rows (a job that does not fit or does not match
+// waits for a later run: order is kept among compatible jobs, and the
+// oldest job always goes first). The gathered jobs run at once when they
+// make max_rows, or when their leading jobs make one of the preferred sizes
+// (the largest such prefix runs), or when the oldest has waited max_delay;
+// otherwise the thread waits for more. A zero max_delay runs whatever is
+// queued at once: batches then form only while every instance is busy.
+struct BatchPolicy {
+  int64_t max_rows = 0;            // 0: no batching, one job per run
+  std::vector<int64_t> preferred;  // ascending, each <= max_rows
+  Clock::duration max_delay{};     // the longest the oldest job waits for company
+  // The rows a job brings (its batch dimension) and whether two jobs may
+  // share a run; both called with the queue's lock held, so they must be cheap.
+  std::function<int64_t(const InferJob&)> rows;
+  std::function<bool(const InferJob&, const InferJob&)> compatible;
+};
+
 class InstanceScheduler {
  public:
-  // Runs one job on instance `instance` (0-based); must call job.done.
-  using Executor = std::function<void(InferJob& job, int instance)>;
+  // Runs `jobs` (one, or a batch under a BatchPolicy) on instance `instance`
+  // (0-based); must call every job's done.
+  using Executor = std::function<void(std::span<InferJob> jobs, int instance)>;
 
   // `threads`: the budget the instance threads are taken from (null: none).
   InstanceScheduler(std::string name, int instances, size_t capacity, Executor executor, Gauge* queue_depth,
-                    InstanceThreadBudget* threads = nullptr);
+                    InstanceThreadBudget* threads = nullptr, BatchPolicy batching = {});
   ~InstanceScheduler();
   InstanceScheduler(const InstanceScheduler&) = delete;
   InstanceScheduler& operator=(const InstanceScheduler&) = delete;
@@ -80,11 +105,16 @@ class InstanceScheduler {
 
  private:
   void InstanceLoop(int instance);
+  // With the lock held: moves the next batch out of the queue into `batch`,
+  // or returns the time to wait until (max() for "until notified") when the
+  // jobs queued do not yet make one.
+  Clock::time_point TakeBatch(std::vector<InferJob>& batch);
 
   const std::string name_;
   const int instances_;
   const size_t capacity_;
   Executor executor_;
+  const BatchPolicy batching_;
   Gauge* queue_depth_;
   InstanceThreadBudget* thread_budget_;
   bool budget_taken_ = false;

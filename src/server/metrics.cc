@@ -39,6 +39,11 @@ Histogram::Snapshot Histogram::Take() const {
   return snapshot;
 }
 
+std::span<const double> BatchSizeBuckets() {
+  static constexpr double kBounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  return kBounds;
+}
+
 std::span<const double> LatencyBuckets() {
   static constexpr double kBuckets[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,     0.25,   0.5,     1,      2.5,   5,      10,    30,   60};
@@ -176,6 +181,10 @@ ServerMetrics::ServerMetrics(std::string server_version, std::string build_revis
                                 "Time from a request's arrival to its response being ready (queue and compute "
                                 "included).",
                                 {"model", "version"}, LatencyBuckets()),
+      inference_batch_size("berth_inference_batch_size",
+                           "Rows per model execution: a request's batch dimension, or the sum of the requests "
+                           "dynamic batching ran together.",
+                           {"model", "version"}, BatchSizeBuckets()),
       inference_inflight("berth_inference_inflight_requests",
                          "Inference requests accepted by a model version and not yet answered.", {"model", "version"}),
       inference_queue_depth("berth_inference_queue_depth", "Inference requests waiting for a model instance.",
@@ -228,6 +237,7 @@ std::string ServerMetrics::Render() const {
   inference_queue_seconds.Render(out);
   inference_compute_seconds.Render(out);
   inference_request_seconds.Render(out);
+  inference_batch_size.Render(out);
   inference_inflight.Render(out);
   inference_queue_depth.Render(out);
   model_state.Render(out);

@@ -67,6 +67,8 @@ class Histogram {
 
 // Latency buckets in seconds, 50 us to 60 s.
 std::span<const double> LatencyBuckets();
+// Batch-size buckets: powers of two, 1 to 1024.
+std::span<const double> BatchSizeBuckets();
 
 // Escapes a label value for the exposition format (\\, \", \n).
 std::string EscapeLabelValue(std::string_view value);
@@ -110,6 +112,7 @@ class ServerMetrics {
   MetricFamily<Histogram> inference_queue_seconds;
   MetricFamily<Histogram> inference_compute_seconds;
   MetricFamily<Histogram> inference_request_seconds;
+  MetricFamily<Histogram> inference_batch_size;
   MetricFamily<Gauge> inference_inflight;
   MetricFamily<Gauge> inference_queue_depth;
   // Model lifecycle (labels model, version[, state]).

@@ -262,6 +262,24 @@ Status ValidateModelConfig(const config::ModelConfig& config, std::string_view m
       return core::Unimplemented("model '{}': output '{}': reshape is not supported", model_name, output.name());
     }
   }
+  if (config.has_dynamic_batching()) {
+    const auto& batching = config.dynamic_batching();
+    for (int32_t size : batching.preferred_batch_size()) {
+      if (size < 1 || (config.max_batch_size() > 0 && size > config.max_batch_size())) {
+        return InvalidArgument("model '{}': dynamic_batching preferred_batch_size {} is outside [1, max_batch_size {}]",
+                               model_name, size, config.max_batch_size());
+      }
+    }
+    // Longer than an hour is a unit mistake, not a policy.
+    constexpr uint64_t kHourMicros = uint64_t{3600} * 1000 * 1000;
+    if (batching.max_queue_delay_microseconds() > kHourMicros) {
+      return InvalidArgument("model '{}': dynamic_batching max_queue_delay_microseconds {} is above an hour",
+                             model_name, batching.max_queue_delay_microseconds());
+    }
+    if (batching.priority_levels() > 0 || !batching.priority_queue_policy().empty()) {
+      return core::Unimplemented("model '{}': dynamic_batching priority levels are not supported", model_name);
+    }
+  }
   if (auto threads = config.parameters().find("intra_op_threads"); threads != config.parameters().end()) {
     if (!IntraOpThreadsParameter(config)) {
       return InvalidArgument("model '{}': parameter intra_op_threads '{}' is not a number in [0, 1024]", model_name,

@@ -5,6 +5,7 @@
 
 #include "core/logging.h"
 #include "core/parallel.h"
+#include "server/batching.h"
 
 namespace berth::server {
 namespace {
@@ -117,12 +118,36 @@ core::Result<std::unique_ptr<ModelVersion>> ModelVersion::Load(
     loaded->budget_ = options.memory;
     loaded->budget_charge_ = bytes;
   }
+  loaded->batch_size_ = &metrics->inference_batch_size.WithLabels({name, v});
   Gauge* depth = &metrics->inference_queue_depth.WithLabels({name, v});
+
+  // dynamic_batching: requests are joined along the batch dimension, which
+  // only a model with max_batch_size > 0 has; its queue policy applies either way.
+  BatchPolicy batching;
+  const config::ModelConfig& completed = loaded->config_;
+  if (completed.has_dynamic_batching()) {
+    const auto& dynamic = completed.dynamic_batching();
+    if (completed.max_batch_size() > 0) {
+      batching.max_rows = completed.max_batch_size();
+      batching.preferred.assign(dynamic.preferred_batch_size().begin(), dynamic.preferred_batch_size().end());
+      std::sort(batching.preferred.begin(), batching.preferred.end());
+      batching.max_delay = std::chrono::microseconds(dynamic.max_queue_delay_microseconds());
+      batching.rows = [](const InferJob& job) { return RequestRows(job.request); };
+      batching.compatible = [](const InferJob& a, const InferJob& b) {
+        return SameBatchSignature(a.request, b.request);
+      };
+    }
+    const auto& policy = dynamic.default_queue_policy();
+    if (policy.timeout_action() == config::ModelQueuePolicy::REJECT && policy.default_timeout_microseconds() > 0) {
+      loaded->queue_timeout_ = std::chrono::microseconds(policy.default_timeout_microseconds());
+      loaded->queue_timeout_override_ = policy.allow_timeout_override();
+    }
+  }
 
   ModelVersion* self = loaded.get();
   loaded->scheduler_ = std::make_unique<InstanceScheduler>(
       fmt::format("{}:{}", name, version), instances, QueueCapacity(loaded->config_, options.queue_capacity),
-      [self](InferJob& job, int) { self->Execute(job); }, depth, options.threads);
+      [self](std::span<InferJob> jobs, int) { self->Execute(jobs); }, depth, options.threads, std::move(batching));
   core::Status started = loaded->scheduler_->Start();
   if (!started.ok()) return started.WithContext(prefix);
   loaded->load_seconds_ = Seconds(Clock::now() - start);
@@ -232,6 +257,9 @@ void ModelVersion::Submit(std::shared_ptr<ModelVersion> self, InferRequest reque
     return;
   }
   InferJob job;
+  if (queue_timeout_.count() > 0 && !(queue_timeout_override_ && request.parameters.contains("timeout"))) {
+    job.queue_deadline = request.received + queue_timeout_;
+  }
   job.request = std::move(request);
   job.done = std::move(done);
   job.keep_alive = std::move(self);
@@ -254,20 +282,55 @@ int64_t ModelVersion::BatchSize(const InferRequest& request) const {
 
 void ModelVersion::RecordComputeStats(const InferRequest& request, const BackendResponse& run,
                                       Clock::duration output_time) {
-  const uint64_t input_ns = Nanoseconds(run.input_time);
-  const uint64_t infer_ns = Nanoseconds(run.infer_time);
-  const uint64_t output_ns = Nanoseconds(output_time);
-  const int64_t batch = BatchSize(request);
-  stats_.inference_count.fetch_add(static_cast<uint64_t>(batch), std::memory_order_relaxed);
-  stats_.compute_input.Add(input_ns);
-  stats_.compute_infer.Add(infer_ns);
-  stats_.compute_output.Add(output_ns);
-  stats_.AddBatch(batch, input_ns, infer_ns, output_ns);
+  stats_.inference_count.fetch_add(static_cast<uint64_t>(BatchSize(request)), std::memory_order_relaxed);
+  stats_.compute_input.Add(Nanoseconds(run.input_time));
+  stats_.compute_infer.Add(Nanoseconds(run.infer_time));
+  stats_.compute_output.Add(Nanoseconds(output_time));
 }
 
-void ModelVersion::Execute(InferJob& job) {
+void ModelVersion::RecordExecution(int64_t rows, const BackendResponse& run, Clock::duration output_time) {
+  stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
+  stats_.last_inference_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           std::chrono::system_clock::now().time_since_epoch())
+                                                           .count()),
+                                 std::memory_order_relaxed);
+  if (run.status.ok()) {
+    stats_.AddBatch(rows, Nanoseconds(run.input_time), Nanoseconds(run.infer_time), Nanoseconds(output_time));
+    batch_size_->Observe(static_cast<double>(rows));
+  }
+}
+
+void ModelVersion::Execute(std::span<InferJob> jobs) {
+  const auto now = Clock::now();
+  std::vector<InferJob*> live;
+  live.reserve(jobs.size());
+  for (InferJob& job : jobs) {
+    // Jobs that may no longer run are answered without one. (A job alone
+    // goes to the backend, which checks the same.)
+    BackendResponse refused;
+    refused.fault = Fault::kCaller;
+    if (now > job.queue_deadline) {
+      // Like a full queue: the server is too busy for this request now.
+      refused.fault = Fault::kModel;
+      refused.status = core::Unavailable(
+          "the request waited in the queue longer than the queue policy's timeout ({} us); retry later",
+          std::chrono::duration_cast<std::chrono::microseconds>(queue_timeout_).count());
+    } else if (jobs.size() > 1 && job.request.cancelled && job.request.cancelled->load(std::memory_order_relaxed)) {
+      refused.status = core::Status(core::StatusCode::kCancelled, "the request was cancelled before it ran");
+    } else if (jobs.size() > 1 && now > job.request.deadline) {
+      refused.status = core::Status(core::StatusCode::kDeadlineExceeded, "the request's deadline passed before it ran");
+    } else {
+      live.push_back(&job);
+      continue;
+    }
+    Finish(job, refused, now, now);
+  }
+  if (live.size() > 1 && RunJoined(live)) return;
+  for (InferJob* job : live) RunAlone(*job);
+}
+
+void ModelVersion::RunAlone(InferJob& job) {
   const auto start = Clock::now();
-  const auto queue_time = start - job.enqueued;
   BackendRequest request;
   request.inputs = job.request.inputs;
   request.outputs = job.request.outputs;
@@ -278,17 +341,79 @@ void ModelVersion::Execute(InferJob& job) {
   BackendResponse run;
   backend_->Run(std::span<const BackendRequest>(&request, 1), std::span<BackendResponse>(&run, 1));
   const auto end = Clock::now();
+  RecordExecution(BatchSize(job.request), run, {});
+  Finish(job, run, start, end);
+}
+
+bool ModelVersion::RunJoined(std::span<InferJob* const> jobs) {
+  const auto start = Clock::now();
+  std::vector<const InferRequest*> requests;
+  std::vector<int64_t> rows;
+  int64_t total_rows = 0;
+  uint64_t memory_limit = 0;  // the requests' own limits together; 0: none
+  bool limited = true;
+  Clock::time_point deadline = Clock::time_point::min();
+  for (const InferJob* job : jobs) {
+    requests.push_back(&job->request);
+    rows.push_back(RequestRows(job->request));
+    total_rows += rows.back();
+    deadline = std::max(deadline, job->request.deadline);
+    const core::MemoryAccount* account = job->request.memory.get();
+    if (account && account->limit() > 0) {
+      memory_limit += account->limit();
+    } else {
+      limited = false;
+    }
+  }
+  // The joined run's memory (joined inputs, activations, outputs) is charged
+  // to the process budget like any request's.
+  auto memory = std::make_shared<core::MemoryAccount>(budget_, limited ? memory_limit : 0);
+  core::AccountedAllocator allocator(core::HeapAllocator(), memory);
+  auto joined = JoinInputs(requests, allocator);
+  if (!joined.ok()) return false;
+
+  BackendRequest request;
+  request.inputs = *joined;
+  request.outputs = jobs.front()->request.outputs;
+  request.deadline = deadline;
+  if (compute_timeout_.count() > 0) request.deadline = std::min(request.deadline, start + compute_timeout_);
+  request.memory = memory;
+  BackendResponse run;
+  backend_->Run(std::span<const BackendRequest>(&request, 1), std::span<BackendResponse>(&run, 1));
+  const auto end = Clock::now();
+  if (!run.status.ok()) return false;
+
+  // Every output must be per row; one that is not (a model whose output does
+  // not follow the batch) makes the requests run alone instead.
+  std::vector<std::vector<core::Tensor>> pieces;
+  for (core::Value& value : run.outputs) {
+    if (!value.is_tensor()) return false;
+    auto split = SplitRows(value.tensor(), rows);
+    if (!split.ok()) return false;
+    pieces.push_back(std::move(split).value());
+  }
+  RecordExecution(total_rows, run, Clock::now() - end);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    BackendResponse mine;
+    mine.status = core::Status::Ok();
+    mine.fault = Fault::kModel;
+    mine.input_time = run.input_time;
+    mine.infer_time = run.infer_time;
+    mine.outputs.reserve(pieces.size());
+    for (auto& output : pieces) mine.outputs.emplace_back(std::move(output[j]));
+    Finish(*jobs[j], mine, start, end);
+  }
+  return true;
+}
+
+void ModelVersion::Finish(InferJob& job, BackendResponse& run, Clock::time_point start, Clock::time_point end) {
+  const auto queue_time = start - job.enqueued;
   const auto compute_time = end - start;
   const auto total_time = end - job.request.received;
 
   queue_seconds_->Observe(Seconds(queue_time));
   compute_seconds_->Observe(Seconds(compute_time));
   stats_.queue.Add(Nanoseconds(queue_time));
-  stats_.execution_count.fetch_add(1, std::memory_order_relaxed);
-  stats_.last_inference_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                           std::chrono::system_clock::now().time_since_epoch())
-                                                           .count()),
-                                 std::memory_order_relaxed);
 
   core::Result<InferResponse> result = [&]() -> core::Result<InferResponse> {
     if (!run.status.ok()) {
@@ -321,8 +446,12 @@ void ModelVersion::Execute(InferJob& job) {
   } else {
     Outcome outcome = Outcome::kServerError;
     if (!run.status.ok() && run.fault == Fault::kCaller) outcome = Outcome::kClientError;
-    // The process's memory budget taken by other requests: turned away like a full queue.
-    if (run.status.code() == core::StatusCode::kResourceExhausted) outcome = Outcome::kRejected;
+    // The process's memory budget taken by other requests, or a queue
+    // timeout: turned away like a full queue.
+    if (run.status.code() == core::StatusCode::kResourceExhausted ||
+        run.status.code() == core::StatusCode::kUnavailable) {
+      outcome = Outcome::kRejected;
+    }
     RecordOutcome(outcome);
     stats_.fail.Add(Nanoseconds(total_time));
   }

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "core/memory_budget.h"
@@ -140,7 +141,20 @@ class ModelVersion {
 
  private:
   ModelVersion() = default;
-  void Execute(InferJob& job);
+  // Runs what the scheduler hands over: one job, or a dynamic batch.
+  void Execute(std::span<InferJob> jobs);
+  // One job in a run of its own.
+  void RunAlone(InferJob& job);
+  // The jobs' inputs joined into one run and its outputs split back; false
+  // (nothing answered) when they cannot be joined or the joined run fails,
+  // so that each runs alone and a failure is charged to the request causing it.
+  bool RunJoined(std::span<InferJob* const> jobs);
+  // Answers `job` from its run (or from why it did not run) and records its
+  // metrics and statistics; `start`..`end` is the run's compute.
+  void Finish(InferJob& job, BackendResponse& run, Clock::time_point start, Clock::time_point end);
+  // Once per execution: its batch size in rows (Triton's execution_count
+  // and batch statistics, the batch-size histogram).
+  void RecordExecution(int64_t rows, const BackendResponse& run, Clock::duration output_time);
   // The batch size Triton's statistics count a request as.
   int64_t BatchSize(const InferRequest& request) const;
   void RecordComputeStats(const InferRequest& request, const BackendResponse& run, Clock::duration output_time);
@@ -158,6 +172,9 @@ class ModelVersion {
   double load_seconds_ = 0;
   ModelVersionStats stats_;
   Clock::duration compute_timeout_{};
+  // dynamic_batching's default_queue_policy timeout (REJECT); zero: none.
+  Clock::duration queue_timeout_{};
+  bool queue_timeout_override_ = false;  // a request's own timeout replaces it
 
   // Metric series, looked up once at load.
   Counter* requests_success_ = nullptr;
@@ -167,6 +184,7 @@ class ModelVersion {
   Histogram* queue_seconds_ = nullptr;
   Histogram* compute_seconds_ = nullptr;
   Histogram* request_seconds_ = nullptr;
+  Histogram* batch_size_ = nullptr;
   Gauge* inflight_ = nullptr;
   Gauge* memory_ = nullptr;
   core::MemoryBudget* budget_ = nullptr;  // charged budget_charge_ bytes while this version lives
